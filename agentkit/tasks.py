@@ -93,9 +93,9 @@ def _parse_records(text: str, path: Path) -> list[dict[str, Any]]:
         if isinstance(data, list):
             return data
         if isinstance(data, dict):
-            if "instance_id" in data:
-                return [data]
-            return [{"instance_id": key, **value} for key, value in data.items()]
+            if data and all(isinstance(value, dict) for value in data.values()):
+                return [{"instance_id": key, **value} for key, value in data.items()]
+            return [data]
     records = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

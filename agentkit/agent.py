@@ -1,0 +1,304 @@
+"""The agent loop: ask the model, parse one action, run it, repeat until a submit or a limit.
+
+Every way a run can end is an :class:`ExitStatus` recorded in the trajectory with a message.
+Every model call's exact input is recorded (as indices into a de-duplicated message pool), and
+finished steps reach disk as they happen (see :class:`StepLog`), so a crash or Ctrl-C loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentkit.backend import Backend, BackendError, ContextExceeded
+from agentkit.history import HistoryProcessor
+from agentkit.prompts import render
+from agentkit.runtime.base import Runtime, SandboxError
+from agentkit.scaffold import ScaffoldConfig
+from agentkit.store import StepLog
+from agentkit.tasks import Task
+from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext, get_format
+from agentkit.tools.errors import TruncatedReply
+from agentkit.types import ExitStatus, Message, Observation, Step, StepTimings, Trajectory
+
+
+_DIFF_FILE = ".git/agentkit_submission.diff"
+"""Inside the repository's git dir: per workspace, never part of the diff."""
+
+
+class _Exit(Exception):
+    def __init__(self, status: ExitStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class _State:
+    """What the loop tracks between steps. ``observations`` are indices of observation messages
+    in ``history`` (history processors elide by them)."""
+
+    history: list[Message] = field(default_factory=list)
+    observations: list[int] = field(default_factory=list)
+    elided: dict[int, Message] = field(default_factory=dict)
+    pool: dict[int, int] = field(default_factory=dict)
+    format_errors: int = 0
+    timeouts: int = 0
+    last_prompt_tokens: int = 0
+
+
+class Agent:
+    """Runs one scaffold with one backend in one runtime.
+
+    ``tools`` are the scaffold's tools, already built (the composition root builds them from
+    ``config.tools``). ``trajectory_path``, when given, receives the finished trajectory and, while
+    the run goes on, an append-only log of its steps beside it. ``on_step`` is called after each
+    step (progress displays).
+    """
+
+    def __init__(
+        self,
+        config: ScaffoldConfig,
+        backend: Backend,
+        runtime: Runtime,
+        tools: list[Tool],
+        *,
+        trajectory_path: str | Path | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.runtime = runtime
+        self.tools = tools
+        self.format: CallFormat = get_format(config.call_format)
+        self.trajectory_path = Path(trajectory_path) if trajectory_path else None
+        self.on_step = on_step
+        self._tool_specs = [tool.spec() for tool in tools] if self.format.native else []
+        self._context = ToolContext(runtime=runtime, command_timeout=config.limits.command_timeout_s)
+
+    async def run(self, task: Task) -> Trajectory:
+        trajectory = Trajectory(
+            task_id=task.instance_id,
+            scaffold=self.config.model_dump(mode="json"),
+            backend=self.backend.describe(),
+        )
+        log = StepLog(self.trajectory_path, trajectory) if self.trajectory_path else None
+        state = _State()
+        started = time.monotonic()
+        self._start_conversation(task, state)
+        try:
+            while True:
+                await self._step(task, trajectory, state, started, log)
+        except _Exit as exit_:
+            trajectory.exit_status, trajectory.exit_message = exit_.status, exit_.message
+        except ContextExceeded as exc:
+            trajectory.exit_status = ExitStatus.CONTEXT_EXCEEDED
+            trajectory.exit_message = f"The backend refused the prompt as too long: {exc}"
+        except BackendError as exc:
+            trajectory.exit_status = ExitStatus.BACKEND_ERROR
+            trajectory.exit_message = str(exc)
+        except SandboxError as exc:
+            trajectory.exit_status = ExitStatus.RUNTIME_ERROR
+            trajectory.exit_message = str(exc)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            trajectory.exit_status = ExitStatus.INTERRUPTED
+            trajectory.exit_message = "Interrupted by the user; the finished steps are saved."
+            self._finish(trajectory, started, log)
+            raise
+        if trajectory.exit_status is not ExitStatus.SUBMITTED:
+            await self._autosubmit(trajectory, task)
+        self._finish(trajectory, started, log)
+        return trajectory
+
+    # -- one turn -------------------------------------------------------------------------------
+
+    async def _step(
+        self, task: Task, trajectory: Trajectory, state: _State, started: float, log: StepLog | None
+    ) -> None:
+        self._check_limits(trajectory, state, started)
+        model_input = self._model_input(state)
+        input_ids = self._pool(trajectory, state, model_input, log)
+
+        began = time.monotonic()
+        completion = await self.backend.complete(model_input, self._tool_specs, self.config.sampling)
+        model_s = time.monotonic() - began
+        trajectory.cost += completion.cost
+        if completion.usage.prompt_tokens:
+            state.last_prompt_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
+
+        step = Step(index=len(trajectory.steps), input=input_ids, completion=completion)
+        state.history.append(self.format.assistant_message(completion))
+        try:
+            action = self.format.parse(completion, self.tools)
+        except ToolCallError as error:
+            step.format_error = error.message
+            # A reply cut by the token limit is the budget's fault, not the model's format.
+            if not isinstance(error, TruncatedReply):
+                state.format_errors += 1
+            state.history.append(
+                Message(
+                    role="user",
+                    content=render(
+                        self.config.format_error_template, "format_error_template", error=error.message
+                    ),
+                )
+            )
+            step.timings = StepTimings(model_s=model_s)
+            self._record(trajectory, step, log)
+            if state.format_errors >= self.config.limits.max_format_errors:
+                raise _Exit(
+                    ExitStatus.FORMAT_ERRORS,
+                    f"{state.format_errors} consecutive replies had no valid action; last error: "
+                    f"{error.message}",
+                ) from None
+            return
+
+        state.format_errors = 0
+        step.action = action.call
+        began = time.monotonic()
+        observation = await action.tool.execute(action.args, self._context)
+        step.timings = StepTimings(model_s=model_s, action_s=time.monotonic() - began)
+        step.observation = observation
+        self._record(trajectory, step, log)
+
+        if self._is_submission(observation):
+            trajectory.submission = await self._diff(task)
+            raise _Exit(ExitStatus.SUBMITTED, "The agent submitted.")
+        state.timeouts = state.timeouts + 1 if observation.timed_out else 0
+        text = render(
+            self.config.observation_template,
+            "observation_template",
+            output=observation.output,
+            exit_code=observation.exit_code,
+            timed_out=observation.timed_out,
+            truncated=observation.truncated,
+        )
+        state.observations.append(len(state.history))
+        state.history.append(self.format.observation_message(action, text))
+        if state.timeouts >= self.config.limits.max_timeouts:
+            raise _Exit(ExitStatus.TIMEOUTS, f"{state.timeouts} consecutive commands timed out.")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _start_conversation(self, task: Task, state: _State) -> None:
+        variables = {
+            "task": task,
+            "workdir": self.runtime.workdir,
+            "tool_instructions": self.format.instructions(self.tools),
+            "submit_sentinel": self.config.submit_sentinel,
+        }
+        state.history.append(
+            Message(role="system", content=render(self.config.system_template, "system_template", **variables))
+        )
+        state.history.append(
+            Message(
+                role="user",
+                content=render(self.config.instance_template, "instance_template", **variables),
+            )
+        )
+
+    def _model_input(self, state: _State) -> list[Message]:
+        messages = state.history
+        for processor in self.config.history:
+            messages = _apply(processor, messages, state)
+        return messages
+
+    def _pool(
+        self, trajectory: Trajectory, state: _State, messages: list[Message], log: StepLog | None
+    ) -> list[int]:
+        """Map each message object to its index in the trajectory's pool, adding new ones."""
+        ids: list[int] = []
+        for message in messages:
+            index = state.pool.get(id(message))
+            if index is None:
+                index = len(trajectory.messages)
+                trajectory.messages.append(message)
+                state.pool[id(message)] = index
+                if log:
+                    log.add_message(message)
+            ids.append(index)
+        return ids
+
+    def _check_limits(self, trajectory: Trajectory, state: _State, started: float) -> None:
+        limits = self.config.limits
+        if limits.max_steps is not None and len(trajectory.steps) >= limits.max_steps:
+            raise _Exit(ExitStatus.STEP_LIMIT, f"Reached the step limit ({limits.max_steps}).")
+        if limits.max_cost is not None and trajectory.cost >= limits.max_cost:
+            raise _Exit(
+                ExitStatus.COST_LIMIT,
+                f"Reached the cost limit (${trajectory.cost:.4f} of ${limits.max_cost:.2f}).",
+            )
+        elapsed = time.monotonic() - started
+        if limits.max_wall_time_s is not None and elapsed >= limits.max_wall_time_s:
+            raise _Exit(
+                ExitStatus.TIME_LIMIT, f"Reached the wall-time limit ({limits.max_wall_time_s:.0f} s)."
+            )
+        if limits.max_context_tokens is not None:
+            tokens = max(state.last_prompt_tokens, _estimate_tokens(state.history))
+            if tokens >= limits.max_context_tokens:
+                raise _Exit(
+                    ExitStatus.CONTEXT_EXCEEDED,
+                    f"The conversation (~{tokens} tokens) reached the context limit "
+                    f"({limits.max_context_tokens}).",
+                )
+
+    def _is_submission(self, observation: Observation) -> bool:
+        first_line = observation.output.lstrip().split("\n", 1)[0].strip()
+        return first_line == self.config.submit_sentinel
+
+    async def _diff(self, task: Task) -> str:
+        """The workspace's changes against the task's base commit, untracked files included.
+
+        Written to a file and read back as bytes: command output is shaped for the model
+        (cut when long), and a submission must be exact.
+        """
+        base = shlex.quote(task.base_commit or "HEAD")
+        workdir = shlex.quote(self.runtime.workdir)
+        result = await self.runtime.run(
+            f"cd {workdir} && git add -A && git -c core.quotepath=false diff --cached --binary "
+            f"{base} > {_DIFF_FILE}",
+            timeout=self.config.limits.command_timeout_s,
+            stateless=True,
+        )
+        if result.exit_code != 0:
+            raise SandboxError(f"could not compute the submission diff: {result.output}")
+        diff_path = f"{self.runtime.workdir.rstrip('/')}/{_DIFF_FILE}"
+        return (await self.runtime.read_file(diff_path)).decode("utf-8", errors="surrogateescape")
+
+    async def _autosubmit(self, trajectory: Trajectory, task: Task) -> None:
+        if not self.config.limits.autosubmit or trajectory.exit_status in (
+            ExitStatus.RUNTIME_ERROR,
+            ExitStatus.INTERRUPTED,
+        ):
+            return
+        try:
+            trajectory.submission = await self._diff(task)
+            trajectory.autosubmitted = True
+        except SandboxError as exc:
+            trajectory.exit_message += f" (autosubmit failed: {exc})"
+
+    def _record(self, trajectory: Trajectory, step: Step, log: StepLog | None) -> None:
+        trajectory.steps.append(step)
+        if log:
+            log.add_step(step)
+        if self.on_step:
+            self.on_step(step)
+
+    def _finish(self, trajectory: Trajectory, started: float, log: StepLog | None) -> None:
+        trajectory.wall_time_s = time.monotonic() - started
+        if self.trajectory_path:
+            trajectory.save(self.trajectory_path)
+            if log:
+                log.remove()
+
+
+def _apply(processor: HistoryProcessor, messages: list[Message], state: _State) -> list[Message]:
+    return processor.apply(messages, state.observations, state.elided)
+
+
+def _estimate_tokens(messages: list[Message]) -> int:
+    return sum(len(message.content) for message in messages) // 4

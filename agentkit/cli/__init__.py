@@ -1,0 +1,109 @@
+"""The ``agentkit`` command line: the composition root that wires tasks, scaffolds, backends,
+runtimes and the grader together.
+
+Heavy modules are imported inside the commands so that ``agentkit --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(
+    help="Build, run, evaluate and train software-engineering agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_EXAMPLES_DIR = Path.home() / ".cache" / "agentkit" / "examples"
+
+
+@app.command()
+def run(
+    dataset: Annotated[
+        Path | None,
+        typer.Option(help="SWE-bench-format dataset (JSONL or JSON). Default: the bundled examples."),
+    ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option("--task", "-t", help="Instance id to run (repeatable). Default: every task."),
+    ] = None,
+    scaffold: Annotated[
+        str, typer.Option(help="Bundled scaffold name or a scaffold YAML file.")
+    ] = "mini",
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Which model answers: 'gold' replays each task's reference patch (a sanity run, "
+            "not a model); 'scripted:FILE' replays replies from a YAML/JSON list."
+        ),
+    ] = "gold",
+    runtime: Annotated[
+        str, typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir).")
+    ] = "docker",
+    output: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("runs"),
+    run_id: Annotated[str | None, typer.Option(help="Run name (default: scaffold + backend).")] = None,
+    rerun: Annotated[bool, typer.Option(help="Run tasks again even if already graded.")] = False,
+) -> None:
+    """Run a scaffold + backend on tasks in a sandbox; write each trajectory, patch and graded
+    result under OUTPUT/RUN_ID/INSTANCE_ID/."""
+    from agentkit.cli.runner import RunSettings, run_tasks
+    from agentkit.errors import UserFacingError
+
+    if runtime not in ("docker", "local"):
+        _fail(f"Unknown runtime {runtime!r}: use 'docker' or 'local'.")
+    kind: Literal["docker", "local"] = "docker" if runtime == "docker" else "local"
+    settings = RunSettings(
+        dataset=dataset or _bundled_dataset(),
+        task_ids=task or [],
+        scaffold=scaffold,
+        backend=backend,
+        runtime=kind,
+        output=output,
+        run_id=run_id,
+        rerun=rerun,
+    )
+    try:
+        results = asyncio.run(run_tasks(settings))
+    except KeyboardInterrupt:
+        _fail("Interrupted. Finished tasks and steps are on disk; run the same command to resume.")
+    except UserFacingError as exc:
+        _fail(str(exc))
+    if not results or not all(result.ok for result in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def examples(
+    out_dir: Annotated[Path, typer.Argument(help="Where to build them.")] = DEFAULT_EXAMPLES_DIR,
+) -> None:
+    """Build the bundled example tasks (small real git repositories with real bugs and tests)
+    and print the dataset path."""
+    from agentkit.evals.examples import build_examples
+
+    typer.echo(build_examples(out_dir))
+
+
+def _bundled_dataset() -> Path:
+    from agentkit.evals.examples import build_examples
+
+    return build_examples(DEFAULT_EXAMPLES_DIR)
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""``agentkit run``: for each task, open a sandbox, run the agent, grade its patch in a fresh
+sandbox, and write everything under ``OUTPUT/RUN_ID/INSTANCE_ID/``:
+
+- ``trajectory.json``: the whole run (exact model inputs, actions, observations, exit, reward);
+- ``patch.diff``: the submission;
+- ``report.json`` and ``test_output.txt``: the SWE-bench-format grading result and test log.
+
+A task whose ``report.json`` exists is not run again (so an interrupted run resumes), unless
+``rerun`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+from rich.table import Table
+
+from agentkit.agent import Agent
+from agentkit.backend import Backend
+from agentkit.errors import UserFacingError
+from agentkit.scaffold import ScaffoldConfig
+from agentkit.tasks import Task, TaskLoadError, load_tasks
+from agentkit.tools import Tool, get_format, get_tool
+from agentkit.types import Step, write_text_atomic
+
+
+class RunSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: Path
+    task_ids: list[str] = []
+    scaffold: str = "mini"
+    backend: str = "gold"
+    runtime: Literal["docker", "local"] = "docker"
+    output: Path = Path("runs")
+    run_id: str | None = None
+    rerun: bool = False
+
+
+class TaskResult(BaseModel):
+    instance_id: str
+    exit_status: str | None = None
+    steps: int = 0
+    resolved: bool | None = None
+    error: str | None = None
+    resumed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
+    from agentkit.scaffolds import load_scaffold
+
+    console = console or Console()
+    tasks = _select(settings)
+    config = load_scaffold(settings.scaffold)
+    run_id = settings.run_id or f"{config.name}__{settings.backend.split(':')[0]}"
+    run_dir = settings.output / run_id
+    if settings.runtime == "docker":
+        _require_docker()
+    if settings.backend == "gold":
+        console.print(
+            "[bold yellow]Backend: gold[/] - replays each task's reference patch through the "
+            "scaffold's tools. A sanity run of sandbox, tools and grader, [bold]not a model[/]."
+        )
+    results: list[TaskResult] = []
+    for number, task in enumerate(tasks, start=1):
+        label = f"[{number}/{len(tasks)}] {task.instance_id}"
+        with console.status(f"{label}: starting") as status:
+            result = await _run_one(task, config, settings, run_dir, run_id, status, label)
+        console.print(f"{label}: {_describe(result)}", highlight=False)
+        results.append(result)
+    _write_run_report(run_dir, run_id, results)
+    console.print(_summary_table(results, run_id))
+    console.print(f"Results: {run_dir}/")
+    return results
+
+
+def _select(settings: RunSettings) -> list[Task]:
+    try:
+        tasks = load_tasks(settings.dataset)
+    except TaskLoadError as exc:
+        raise UserFacingError(str(exc)) from exc
+    if not settings.task_ids:
+        return tasks
+    by_id = {task.instance_id: task for task in tasks}
+    unknown = [i for i in settings.task_ids if i not in by_id]
+    if unknown:
+        raise UserFacingError(
+            f"No task {', '.join(map(repr, unknown))} in {settings.dataset}. "
+            f"Tasks there: {', '.join(sorted(by_id))}."
+        )
+    return [by_id[i] for i in settings.task_ids]
+
+
+def _require_docker() -> None:
+    from agentkit.runtime import docker_available
+
+    problem = docker_available()
+    if problem:
+        raise UserFacingError(problem)
+
+
+async def _run_one(
+    task: Task,
+    config: ScaffoldConfig,
+    settings: RunSettings,
+    run_dir: Path,
+    run_id: str,
+    status: object,
+    label: str,
+) -> TaskResult:
+    from agentkit.evals.environment import open_task_runtime
+    from agentkit.evals.run_eval import grade_patch
+    from agentkit.runtime import SandboxError
+
+    out = run_dir / task.instance_id
+    report_path = out / "report.json"
+    if report_path.exists() and not settings.rerun:
+        return _resumed(task, out)
+
+    def show(text: str) -> None:
+        status.update(f"{label}: {text}")  # type: ignore[attr-defined]
+
+    try:
+        tools = [get_tool(name) for name in config.tools]
+        backend = make_backend(settings.backend, task, config, tools)
+        show("opening the sandbox")
+        runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
+        async with runtime:
+
+            def on_step(step: Step) -> None:
+                action = step.action.name if step.action else "format error"
+                show(f"step {step.index + 1} ({action})")
+
+            agent = Agent(
+                config, backend, runtime, tools, trajectory_path=out / "trajectory.json", on_step=on_step
+            )
+            trajectory = await agent.run(task)
+        write_text_atomic(out / "patch.diff", trajectory.submission or "")
+
+        show("grading")
+        grader_runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
+        async with grader_runtime:
+            graded = await grade_patch(grader_runtime, task, trajectory.submission)
+    except (UserFacingError, SandboxError) as exc:
+        return TaskResult(instance_id=task.instance_id, error=str(exc))
+
+    write_text_atomic(out / "test_output.txt", graded.test_output)
+    trajectory.reward = 1.0 if graded.report.resolved else 0.0
+    trajectory.save(out / "trajectory.json")
+    write_text_atomic(
+        report_path,
+        json.dumps({task.instance_id: graded.report.model_dump(mode="json")}, indent=2),
+    )
+    return TaskResult(
+        instance_id=task.instance_id,
+        exit_status=str(trajectory.exit_status),
+        steps=len(trajectory.steps),
+        resolved=graded.report.resolved,
+        error=graded.report.error,
+    )
+
+
+def make_backend(spec: str, task: Task, config: ScaffoldConfig, tools: list[Tool]) -> Backend:
+    """Build a backend from its short CLI form."""
+    from agentkit.backends import GoldBackend, ScriptedBackend
+
+    kind, _, argument = spec.partition(":")
+    if kind == "gold":
+        if not task.patch.strip():
+            raise UserFacingError(f"{task.instance_id} has no reference patch to replay.")
+        return GoldBackend(task.patch, get_format(config.call_format), tools, config.submit_sentinel)
+    if kind == "scripted":
+        return ScriptedBackend(_load_replies(Path(argument)))
+    raise UserFacingError(
+        f"Unknown backend {spec!r}. Available: 'gold' (reference patch replay) and "
+        "'scripted:FILE' (a YAML or JSON list of replies)."
+    )
+
+
+def _load_replies(path: Path) -> list[str]:
+    try:
+        replies = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserFacingError(f"Cannot read scripted replies from {path}: {exc}") from exc
+    if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
+        raise UserFacingError(f"{path} must hold a list of reply strings.")
+    return replies
+
+
+def _resumed(task: Task, out: Path) -> TaskResult:
+    from agentkit.types import Trajectory
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))[task.instance_id]
+    trajectory = Trajectory.load(out / "trajectory.json")
+    return TaskResult(
+        instance_id=task.instance_id,
+        exit_status=str(trajectory.exit_status),
+        steps=len(trajectory.steps),
+        resolved=report.get("resolved"),
+        error=report.get("error"),
+        resumed=True,
+    )
+
+
+def _describe(result: TaskResult) -> str:
+    if result.error:
+        return f"[red]error[/]: {result.error}"
+    verdict = "[green]resolved[/]" if result.resolved else "[red]unresolved[/]"
+    resumed = " (already done, not rerun)" if result.resumed else ""
+    return f"{verdict} - exit {result.exit_status}, {result.steps} steps{resumed}"
+
+
+def _summary_table(results: list[TaskResult], run_id: str) -> Table:
+    resolved = sum(1 for r in results if r.resolved)
+    table = Table(title=f"{run_id}: {resolved}/{len(results)} resolved")
+    for column in ("instance", "exit", "steps", "resolved"):
+        table.add_column(column)
+    for r in results:
+        verdict = "error" if r.error else ("yes" if r.resolved else "no")
+        table.add_row(r.instance_id, r.exit_status or "-", str(r.steps), verdict)
+    return table
+
+
+def _write_run_report(run_dir: Path, run_id: str, results: list[TaskResult]) -> None:
+    """A run report with the SWE-bench run report's id lists."""
+    ids = lambda pred: sorted(r.instance_id for r in results if pred(r))  # noqa: E731
+    report = {
+        "run_id": run_id,
+        "total_instances": len(results),
+        "submitted_instances": len(results),
+        "completed_instances": sum(1 for r in results if r.error is None),
+        "resolved_instances": sum(1 for r in results if r.resolved),
+        "unresolved_instances": sum(1 for r in results if r.error is None and not r.resolved),
+        "error_instances": sum(1 for r in results if r.error is not None),
+        "completed_ids": ids(lambda r: r.error is None),
+        "resolved_ids": ids(lambda r: bool(r.resolved)),
+        "unresolved_ids": ids(lambda r: r.error is None and not r.resolved),
+        "error_ids": ids(lambda r: r.error is not None),
+        "exit_statuses": {r.instance_id: r.exit_status for r in results},
+        "schema_version": 2,
+    }
+    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
+
+
