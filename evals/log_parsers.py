@@ -1,0 +1,237 @@
+"""Test-log parsers: the text a test run printed → ``{test name: status}``.
+
+Parsers are pure functions over the log text so grading can be replayed from a saved
+``test_output.txt`` without a sandbox. Status names are SWE-bench's (``PASSED``, ``FAILED``,
+``SKIPPED``, ``ERROR``, ``XFAIL``) so reports stay comparable with its harness.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from enum import StrEnum
+
+__all__ = [
+    "LogParser",
+    "TestStatus",
+    "UnknownLogParserError",
+    "get_log_parser",
+    "log_parser_names",
+    "parse_log_pytest",
+    "parse_log_unittest",
+]
+
+
+class TestStatus(StrEnum):
+    """Outcome of one test, named as in SWE-bench's ``TestStatus``."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    ERROR = "ERROR"
+    XFAIL = "XFAIL"
+
+
+LogParser = Callable[[str], dict[str, TestStatus]]
+
+
+class UnknownLogParserError(KeyError):
+    """A task names a log parser that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# Words pytest prints, mapped to our statuses. XPASS (an xfail test that passed, non-strict) is a
+# pass: a strict xfail that passes is reported by pytest itself as FAILED.
+_PYTEST_WORDS: dict[str, TestStatus] = {
+    "PASSED": TestStatus.PASSED,
+    "FAILED": TestStatus.FAILED,
+    "ERROR": TestStatus.ERROR,
+    "SKIPPED": TestStatus.SKIPPED,
+    "XFAIL": TestStatus.XFAIL,
+    "XPASS": TestStatus.PASSED,
+}
+
+# When one test is reported several times (verbose line, then summary; or a test that passed
+# but errored in teardown) the worst outcome wins.
+_SEVERITY = {
+    TestStatus.PASSED: 0,
+    TestStatus.XFAIL: 0,
+    TestStatus.SKIPPED: 1,
+    TestStatus.FAILED: 2,
+    TestStatus.ERROR: 3,
+}
+
+_SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S.*)$")
+_VERBOSE_LINE = re.compile(
+    r"^(?P<node>[^\s:]+::\S.*?) (?P<word>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)"
+    r"(?: \(.*\))?(?:\s+\[\s*\d+%\])?\s*$"
+)
+# ``SKIPPED [1] tests/test_a.py:12: reason`` names a location, not a test: it cannot be mapped.
+_SKIP_LOCATION = re.compile(r"^\[\d+\] ")
+
+
+def _split_node_and_message(rest: str) -> str:
+    """Cut the `` - message`` (or XPASS reason) pytest appends to a summary line.
+
+    A node id has no spaces before its parameter part, so without a ``[`` in the first word the
+    id is that word. A parameter id may contain spaces and even `` - ``, so it runs to the bracket
+    that closes its ``[``; unbalanced brackets fall back to the first ``]`` that ends the line or
+    is followed by `` - ``.
+    """
+    first_word = rest.split(" ", 1)[0]
+    bracket = first_word.find("[")
+    if bracket < 0:
+        return first_word
+    depth = 0
+    for index in range(bracket, len(rest)):
+        char = rest[index]
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                tail = rest[index + 1 :]
+                if tail == "" or tail.startswith(" "):
+                    return rest[: index + 1]
+    for match in re.finditer(r"\](?= - |$)", rest):
+        return rest[: match.end()]
+    return first_word
+
+
+def _record(statuses: dict[str, TestStatus], name: str, status: TestStatus) -> None:
+    previous = statuses.get(name)
+    if previous is None or _SEVERITY[status] > _SEVERITY[previous]:
+        statuses[name] = status
+
+
+_SECTION_HEADER = re.compile(r"^=+ (?P<title>.+?) =+$")
+
+
+def _pytest_sessions(lines: list[str]) -> list[list[str]]:
+    """Split a log into pytest runs (a test command may run pytest more than once)."""
+    sessions: list[list[str]] = [[]]
+    for line in lines:
+        header = _SECTION_HEADER.match(line)
+        if header and header["title"] == "test session starts" and sessions[-1]:
+            sessions.append([])
+        sessions[-1].append(line)
+    return sessions
+
+
+def _parse_pytest_session(lines: list[str], statuses: dict[str, TestStatus]) -> None:
+    headers = [
+        (index, match["title"])
+        for index, line in enumerate(lines)
+        if (match := _SECTION_HEADER.match(line))
+    ]
+    summary_starts = [index for index, title in headers if title == "short test summary info"]
+    # Progress lines (``-v``) come before the first report section (FAILURES, PASSES, ...).
+    first_section = next(
+        (index for index, title in headers if title != "test session starts"), len(lines)
+    )
+    for line in lines[:first_section]:
+        verbose = _VERBOSE_LINE.match(line)
+        if verbose:
+            _record(statuses, verbose["node"], _PYTEST_WORDS[verbose["word"]])
+    if summary_starts:
+        # Only the real (last) short summary counts: captured output of a test printed earlier in
+        # the FAILURES/PASSES sections could contain lines that look like summary lines.
+        start = summary_starts[-1] + 1
+        end = next((index for index, _ in headers if index >= start), len(lines))
+        summary_lines = lines[start:end]
+    else:
+        summary_lines = lines  # an unusual layout: accept summary lines anywhere
+    for line in summary_lines:
+        summary = _SUMMARY_LINE.match(line)
+        if not summary:
+            continue
+        word, rest = summary.groups()
+        if word == "SKIPPED" and _SKIP_LOCATION.match(rest):
+            continue
+        name = _split_node_and_message(rest)
+        if name:
+            _record(statuses, name, _PYTEST_WORDS[word])
+
+
+def parse_log_pytest(log: str) -> dict[str, TestStatus]:
+    """Parse pytest output run with ``-rA`` (short summary for every outcome); ``-v`` lines too.
+
+    Handles: ``PASSED path::test``, ``FAILED path::test - message``, ``ERROR path`` (a module
+    that failed to collect, recorded under the file path), parametrized ids with spaces or
+    brackets, ANSI colours, several pytest runs in one log, and verbose
+    ``path::test PASSED [ 50%]`` lines (the only place a skipped test's id appears: ``-rA``
+    reports skips by location). When a test is reported more than once the worst outcome wins,
+    so a forged "PASSED" line can never hide a real failure.
+    """
+    statuses: dict[str, TestStatus] = {}
+    lines = [_ANSI.sub("", raw).rstrip() for raw in log.splitlines()]
+    for session in _pytest_sessions(lines):
+        _parse_pytest_session(session, statuses)
+    return statuses
+
+
+_UNITTEST_LINE = re.compile(
+    r"^(?P<name>\S+ \([\w.]+\))(?: \S.*?)? \.\.\. (?P<outcome>ok|FAIL|ERROR|skipped.*|"
+    r"expected failure|unexpected success)$"
+)
+_UNITTEST_OUTCOMES: dict[str, TestStatus] = {
+    "ok": TestStatus.PASSED,
+    "FAIL": TestStatus.FAILED,
+    "ERROR": TestStatus.ERROR,
+    "expected failure": TestStatus.XFAIL,
+    "unexpected success": TestStatus.FAILED,
+}
+
+
+def parse_log_unittest(log: str) -> dict[str, TestStatus]:
+    """Parse ``python -m unittest -v`` (and Django's runner) lines: ``test_x (mod.Case) ... ok``.
+
+    An "unexpected success" fails the run in unittest, so it is a failure here too.
+    """
+    statuses: dict[str, TestStatus] = {}
+    for raw_line in log.splitlines():
+        match = _UNITTEST_LINE.match(_ANSI.sub("", raw_line).rstrip())
+        if not match:
+            continue
+        outcome = match["outcome"]
+        status = (
+            TestStatus.SKIPPED if outcome.startswith("skipped") else _UNITTEST_OUTCOMES[outcome]
+        )
+        _record(statuses, match["name"], status)
+    return statuses
+
+
+_REGISTRY: dict[str, LogParser] = {
+    "pytest": parse_log_pytest,
+    "unittest": parse_log_unittest,
+}
+# Names used by SWE-bench datasets for the same formats.
+_ALIASES: dict[str, str] = {
+    "parse_log_pytest": "pytest",
+    "parse_log_pytest_v2": "pytest",
+    "pytest_v2": "pytest",
+    "parse_log_django": "unittest",
+    "django": "unittest",
+}
+
+
+def log_parser_names() -> list[str]:
+    """Every name :func:`get_log_parser` accepts."""
+    return sorted([*_REGISTRY, *_ALIASES])
+
+
+def get_log_parser(name: str | None) -> LogParser:
+    """The parser registered as ``name`` (``None`` means ``pytest``, the SWE-bench default)."""
+    key = "pytest" if name is None else _ALIASES.get(name, name)
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        raise UnknownLogParserError(
+            f"unknown log parser {name!r}; known parsers: {', '.join(log_parser_names())}"
+        ) from None

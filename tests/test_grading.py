@@ -1,0 +1,156 @@
+"""Pure grading: markers, expected-test bookkeeping, resolution rules, report shape."""
+
+from __future__ import annotations
+
+import json
+
+from agentkit.evals.eval_script import END_MARKER, START_MARKER, split_test_output
+from agentkit.evals.grading import (
+    InstanceReport,
+    grade_eval_output,
+    grade_test_log,
+    report_for_apply_failure,
+    report_for_no_patch,
+)
+from agentkit.tasks import Task
+
+PATCH = "diff --git a/x.py b/x.py\n"
+
+
+def _task(**fields: object) -> Task:
+    base: dict[str, object] = {
+        "instance_id": "demo__demo-1",
+        "FAIL_TO_PASS": ["t.py::test_fix"],
+        "PASS_TO_PASS": ["t.py::test_old"],
+    }
+    base.update(fields)
+    return Task.model_validate(base)
+
+
+def _eval_output(summary: list[str], exit_code: int = 0) -> str:
+    return "\n".join(
+        [
+            "+ git apply ...",
+            START_MARKER,
+            "==== test session starts ====",
+            "==== short test summary info ====",
+            *summary,
+            "==== done in 0.1s ====",
+            END_MARKER,
+            f">>>>> Test Exit Code: {exit_code}",
+        ]
+    )
+
+
+def test_all_expected_pass_resolves() -> None:
+    output = _eval_output(["PASSED t.py::test_fix", "PASSED t.py::test_old"])
+    report = grade_eval_output(_task(), output, PATCH)
+    assert report.resolved and report.patch_successfully_applied and report.patch_exists
+    assert report.error is None
+    assert report.test_exit_code == 0
+    assert report.tests_status is not None
+    assert report.tests_status.FAIL_TO_PASS.success == ["t.py::test_fix"]
+    assert report.test_output == output
+
+
+def test_failing_fail_to_pass_is_unresolved() -> None:
+    report = grade_eval_output(
+        _task(), _eval_output(["FAILED t.py::test_fix - assert 1", "PASSED t.py::test_old"], 1), PATCH
+    )
+    assert not report.resolved and report.error is None
+    assert report.tests_status is not None
+    assert report.tests_status.FAIL_TO_PASS.failure == ["t.py::test_fix"]
+
+
+def test_pass_to_pass_regression_is_unresolved() -> None:
+    report = grade_eval_output(
+        _task(), _eval_output(["PASSED t.py::test_fix", "FAILED t.py::test_old - x"], 1), PATCH
+    )
+    assert not report.resolved
+    assert report.tests_status is not None
+    assert report.tests_status.PASS_TO_PASS.failure == ["t.py::test_old"]
+
+
+def test_error_skipped_and_missing_tests_are_failures() -> None:
+    task = _task(PASS_TO_PASS=["t.py::test_old", "t.py::test_gone", "t.py::test_skip"])
+    output = _eval_output(
+        ["ERROR t.py::test_fix - RuntimeError: setup", "PASSED t.py::test_old"], 1
+    )
+    output = output.replace(START_MARKER, START_MARKER + "\nt.py::test_skip SKIPPED (why)")
+    report = grade_eval_output(task, output, PATCH)
+    assert report.tests_status is not None
+    assert report.tests_status.FAIL_TO_PASS.failure == ["t.py::test_fix"]
+    assert report.tests_status.PASS_TO_PASS.failure == ["t.py::test_gone", "t.py::test_skip"]
+    assert not report.resolved
+
+
+def test_xfail_counts_as_pass() -> None:
+    report = grade_eval_output(
+        _task(), _eval_output(["PASSED t.py::test_fix", "XFAIL t.py::test_old"]), PATCH
+    )
+    assert report.resolved
+
+
+def test_collection_error_fails_every_test_of_the_file() -> None:
+    report = grade_eval_output(_task(), _eval_output(["ERROR t.py"], 2), PATCH)
+    assert not report.resolved and report.error is None
+    assert report.test_statuses == {"t.py": "ERROR"}
+
+
+def test_missing_markers_is_an_infrastructure_error() -> None:
+    report = grade_eval_output(_task(), "PASSED t.py::test_fix\nPASSED t.py::test_old\n", PATCH)
+    assert report.error is not None and report.error_kind == "no_test_output"
+    assert not report.resolved and report.tests_status is None
+    assert "error" in report.to_swebench()["demo__demo-1"]
+    no_end = _eval_output(["PASSED t.py::test_fix"]).replace(END_MARKER, "")
+    assert grade_eval_output(_task(), no_end, PATCH).error_kind == "no_test_output"
+
+
+def test_test_command_not_found_is_an_infrastructure_error() -> None:
+    report = grade_test_log(_task(), "bash: pytest: command not found\n", 127, PATCH)
+    assert report.error_kind == "test_command_missing"
+
+
+def test_json_string_expected_tests() -> None:
+    task = _task(
+        FAIL_TO_PASS=json.dumps(["t.py::test_fix"]),
+        PASS_TO_PASS=json.dumps(["t.py::test_old"]),
+        PASS_TO_FAIL=json.dumps(["t.py::test_meant_to_break"]),
+    )
+    report = grade_eval_output(
+        task, _eval_output(["PASSED t.py::test_fix", "PASSED t.py::test_old"]), PATCH
+    )
+    assert report.resolved
+    assert report.tests_status is not None
+    assert report.tests_status.PASS_TO_FAIL.failure == ["t.py::test_meant_to_break"]
+
+
+def test_no_patch_and_apply_failure_reports() -> None:
+    none = report_for_no_patch(_task())
+    assert none.patch_is_None and not none.patch_exists and not none.resolved
+    failed = report_for_apply_failure(_task(), "garbage", "error: corrupt patch")
+    assert failed.patch_exists and not failed.patch_successfully_applied and not failed.resolved
+    empty = report_for_apply_failure(_task(), "", "")
+    assert not empty.patch_exists and not empty.patch_is_None
+
+
+def test_swebench_report_shape_round_trips() -> None:
+    report = grade_eval_output(
+        _task(), _eval_output(["PASSED t.py::test_fix", "PASSED t.py::test_old"]), PATCH
+    )
+    body = report.to_swebench()["demo__demo-1"]
+    assert set(body) == {
+        "patch_is_None",
+        "patch_exists",
+        "patch_successfully_applied",
+        "resolved",
+        "tests_status",
+    }
+    assert set(body["tests_status"]) == {"FAIL_TO_PASS", "PASS_TO_PASS", "FAIL_TO_FAIL", "PASS_TO_FAIL"}
+    assert InstanceReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_split_uses_whole_marker_lines() -> None:
+    traced = f"+ echo '{START_MARKER}'\n{START_MARKER}\nbody\n+ echo '{END_MARKER}'\n{END_MARKER}\n"
+    assert split_test_output(traced) == ("body\n+ echo '>>>>> End Test Output'\n", None)
+    assert split_test_output("nothing") is None
