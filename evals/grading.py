@@ -97,6 +97,8 @@ class InstanceReport(BaseModel):
     """What the patch-applying commands printed (why a patch did not apply)."""
     test_output: str = ""
     """The whole output of the eval script, markers included."""
+    eval_script: str = ""
+    """The script that ran (for ``eval.sh`` in the run's logs)."""
 
     def to_swebench(self) -> dict[str, Any]:
         """The ``report.json`` shape: ``{instance_id: {patch_is_None, ..., tests_status}}``."""

@@ -1,0 +1,13 @@
+"""The list of bundled examples, in dataset order."""
+
+from agentkit.evals.examples import datekit, eventlog, miniconf, pagekit, spans, units
+from agentkit.evals.examples.spec import ExampleSpec
+
+EXAMPLES: tuple[ExampleSpec, ...] = (
+    pagekit.EXAMPLE,
+    datekit.EXAMPLE,
+    miniconf.EXAMPLE,
+    eventlog.EXAMPLE,
+    spans.EXAMPLE,
+    units.EXAMPLE,
+)
