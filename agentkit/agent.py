@@ -139,14 +139,11 @@ class Agent:
             # A reply cut by the token limit is the budget's fault, not the model's format.
             if not isinstance(error, TruncatedReply):
                 state.format_errors += 1
-            state.history.append(
-                Message(
-                    role="user",
-                    content=render(
-                        self.config.format_error_template, "format_error_template", error=error.message
-                    ),
-                )
+            feedback = render(
+                self.config.format_error_template, "format_error_template", error=error.message
             )
+            # Native calling needs an answer per call id, so the format builds the messages.
+            state.history.extend(self.format.error_messages(completion, ToolCallError(feedback)))
             step.timings = StepTimings(model_s=model_s)
             self._record(trajectory, step, log)
             if state.format_errors >= self.config.limits.max_format_errors:

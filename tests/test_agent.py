@@ -1,0 +1,231 @@
+"""The agent loop with the scripted backend (the subject here) and a real local runtime, real bash
+and a real git repository: every exit, every limit, autosubmit, exact inputs and crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from agentkit.agent import Agent
+from agentkit.backend import ContextExceeded
+from agentkit.backends import ScriptedBackend
+from agentkit.history import KeepLastObservations
+from agentkit.runtime import LocalRuntime
+from agentkit.scaffolds import load_scaffold
+from agentkit.store import recover
+from agentkit.tasks import Task
+from agentkit.tools import get_tool
+from agentkit.types import Completion, ExitStatus, Trajectory
+
+SUBMIT = "Done.\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"
+
+
+def bash(command: str) -> str:
+    return f"Next step.\n```bash\n{command}\n```"
+
+
+@pytest.fixture
+async def repo():
+    async with LocalRuntime() as runtime:
+        result = await runtime.run(
+            "git init -q . && git config user.email a@b.c && git config user.name t && "
+            "printf 'x = 1\\n' > mod.py && git add -A && git commit -qm base && git rev-parse HEAD"
+        )
+        assert result.exit_code == 0, result.output
+        base = result.output.strip().splitlines()[-1]
+        yield runtime, Task(instance_id="t-1", problem_statement="Make x two.", base_commit=base)
+
+
+def make_agent(runtime, replies, **limits) -> tuple[Agent, ScriptedBackend]:
+    config = load_scaffold("mini")
+    config.limits = config.limits.model_copy(update=limits)
+    backend = ScriptedBackend(replies)
+    return Agent(config, backend, runtime, [get_tool("bash")]), backend
+
+
+async def test_submission_is_the_diff_against_the_base_commit(repo):
+    runtime, task = repo
+    agent, backend = make_agent(
+        runtime, [bash("sed -i 's/1/2/' mod.py && echo new > added.txt"), SUBMIT]
+    )
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert not trajectory.autosubmitted
+    assert "-x = 1\n+x = 2" in trajectory.submission
+    assert "+++ b/added.txt" in trajectory.submission
+    # The recorded input of every step is exactly what the backend was sent.
+    assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
+    assert trajectory.steps[0].observation.exit_code == 0
+
+
+async def test_step_limit_autosubmits_the_current_diff(repo):
+    runtime, task = repo
+    agent, _ = make_agent(runtime, [bash("sed -i 's/1/3/' mod.py"), bash("true"), bash("true")], max_steps=2)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.STEP_LIMIT
+    assert trajectory.autosubmitted
+    assert "+x = 3" in trajectory.submission
+    assert len(trajectory.steps) == 2
+
+
+async def test_autosubmit_can_be_turned_off(repo):
+    runtime, task = repo
+    agent, _ = make_agent(runtime, [bash("true")], max_steps=1, autosubmit=False)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.STEP_LIMIT
+    assert trajectory.submission is None and not trajectory.autosubmitted
+
+
+async def test_cost_limit(repo):
+    runtime, task = repo
+    replies = [Completion(text=bash("true"), cost=0.6) for _ in range(5)]
+    agent, _ = make_agent(runtime, replies, max_cost=1.0)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.COST_LIMIT
+    assert len(trajectory.steps) == 2
+    assert trajectory.cost == pytest.approx(1.2)
+
+
+async def test_consecutive_format_errors_end_the_run_and_the_model_is_told_why(repo):
+    runtime, task = repo
+    agent, backend = make_agent(
+        runtime, ["no block", bash("true"), "still none", "```bash\nls\n```\n```bash\nls\n```", "x"]
+    )
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.FORMAT_ERRORS
+    errors = [s.format_error for s in trajectory.steps if s.format_error]
+    assert len(errors) == 4  # the valid reply in between reset the count
+    feedback = backend.calls[1][-1]
+    assert feedback.role == "user" and errors[0] in feedback.content
+
+
+async def test_a_reply_cut_by_the_token_limit_is_not_a_format_error(repo):
+    runtime, task = repo
+    cut = Completion(text="I will now ```bash\nls", finish_reason="length")
+    agent, _ = make_agent(runtime, [cut, cut, cut, SUBMIT], max_format_errors=2)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert all(s.format_error for s in trajectory.steps[:3])
+
+
+async def test_consecutive_timeouts_end_the_run(repo):
+    runtime, task = repo
+    agent, _ = make_agent(
+        runtime, [bash("sleep 30")] * 3, command_timeout_s=0.5, max_timeouts=2
+    )
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.TIMEOUTS
+    assert all(s.observation.timed_out for s in trajectory.steps)
+
+
+async def test_wall_time_limit(repo):
+    runtime, task = repo
+    agent, _ = make_agent(runtime, [bash("sleep 0.3"), bash("true")], max_wall_time_s=0.2)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.TIME_LIMIT
+    assert len(trajectory.steps) == 1
+
+
+async def test_context_limit_from_the_conversation_size(repo):
+    runtime, task = repo
+    agent, _ = make_agent(runtime, [bash("seq 1 3000"), bash("true")], max_context_tokens=2000)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.CONTEXT_EXCEEDED
+    assert len(trajectory.steps) == 1
+
+
+async def test_context_exceeded_raised_by_the_backend_is_an_exit(repo):
+    runtime, task = repo
+
+    class Overflowing(ScriptedBackend):
+        async def complete(self, messages, tools, params=None):
+            raise ContextExceeded("prompt of 9000 tokens > 8192")
+
+    agent, _ = make_agent(runtime, [])
+    agent.backend = Overflowing([])
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.CONTEXT_EXCEEDED
+    assert "9000 tokens" in trajectory.exit_message
+    assert trajectory.autosubmitted
+
+
+async def test_backend_running_out_is_a_backend_error_exit(repo):
+    runtime, task = repo
+    agent, _ = make_agent(runtime, [bash("true")])
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.BACKEND_ERROR
+    assert "no reply left" in trajectory.exit_message
+
+
+async def test_history_keeps_the_last_n_observations_and_records_what_was_sent(repo):
+    runtime, task = repo
+    agent, backend = make_agent(
+        runtime,
+        [bash("echo first-$((0+1))"), bash("echo second-$((1+1))"), bash("echo third-$((2+1))"), SUBMIT],
+    )
+    agent.config.history = [KeepLastObservations(n=1)]
+    trajectory = await agent.run(task)
+    last_input = "\n".join(m.content for m in backend.calls[3])
+    assert "first-1" not in last_input and "second-2" not in last_input
+    assert "third-3" in last_input and "Older output elided" in last_input
+    assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
+    # The pool stores each distinct message once, however many steps reused it.
+    assert len(trajectory.messages) < sum(len(s.input) for s in trajectory.steps)
+
+
+async def test_trajectory_and_step_log_on_disk(repo, tmp_path):
+    runtime, task = repo
+    path = tmp_path / "run" / "trajectory.json"
+    config = load_scaffold("mini")
+    backend = ScriptedBackend([bash("true"), SUBMIT])
+    agent = Agent(config, backend, runtime, [get_tool("bash")], trajectory_path=path)
+    trajectory = await agent.run(task)
+    assert Trajectory.load(path) == trajectory
+    assert not (tmp_path / "run" / "trajectory.json.steps.jsonl").exists()
+
+
+async def test_a_crash_keeps_finished_steps_recoverable(repo, tmp_path):
+    runtime, task = repo
+    path = tmp_path / "trajectory.json"
+
+    class Crashing(ScriptedBackend):
+        async def complete(self, messages, tools, params=None):
+            if len(self.calls) == 2:
+                raise RuntimeError("process died")
+            return await super().complete(messages, tools, params)
+
+    agent = Agent(
+        load_scaffold("mini"), Crashing([bash("echo a"), bash("echo b")]), runtime,
+        [get_tool("bash")], trajectory_path=path,
+    )
+    with pytest.raises(RuntimeError):
+        await agent.run(task)
+    partial = recover(path)
+    assert partial is not None and partial.exit_status is None
+    assert [s.action.arguments["command"] for s in partial.steps] == ["echo a", "echo b"]
+    assert partial.model_input(partial.steps[1])[-1].content.count("a") >= 1
+
+
+async def test_ctrl_c_mid_command_saves_an_interrupted_trajectory(repo, tmp_path):
+    runtime, task = repo
+    path = tmp_path / "trajectory.json"
+    agent = Agent(
+        load_scaffold("mini"), ScriptedBackend([bash("echo one"), bash("sleep 30")]), runtime,
+        [get_tool("bash")], trajectory_path=path,
+    )
+    run = asyncio.ensure_future(agent.run(task))
+    while not (tmp_path / "trajectory.json.steps.jsonl").exists() or "echo one" not in (
+        tmp_path / "trajectory.json.steps.jsonl"
+    ).read_text():
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    saved = json.loads(path.read_text())
+    assert saved["exit_status"] == "interrupted"
+    assert len(saved["steps"]) == 1
+    # The session is still usable after the interrupted command.
+    assert (await runtime.run("echo alive")).output.strip() == "alive"
