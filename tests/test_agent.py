@@ -229,3 +229,45 @@ async def test_ctrl_c_mid_command_saves_an_interrupted_trajectory(repo, tmp_path
     assert len(saved["steps"]) == 1
     # The session is still usable after the interrupted command.
     assert (await runtime.run("echo alive")).output.strip() == "alive"
+
+
+@pytest.mark.parametrize("call_format", ["native", "xml", "bash_block"])
+async def test_every_call_format_drives_the_loop(repo, call_format):
+    """Replies rendered by each format travel through the same parse/execute/submit path; a bad
+    reply in the middle gets the format's error message and the run still submits."""
+    from agentkit.tools import get_format
+    from agentkit.types import ToolCall
+
+    runtime, task = repo
+    config = load_scaffold("mini").model_copy(update={"call_format": call_format})
+    fmt = get_format(call_format)
+    tools = [get_tool("bash")]
+    calls = [
+        ToolCall(name="bash", arguments={"command": "sed -i 's/1/5/' mod.py"}, id="c1"),
+        ToolCall(name="nope", arguments={}, id="c2"),
+        ToolCall(name="bash", arguments={"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}, id="c3"),
+    ]
+    replies = [fmt.render(calls[0], tools), _unknown_tool_reply(fmt, calls[1], tools), fmt.render(calls[2], tools)]
+    backend = ScriptedBackend(replies)
+    trajectory = await Agent(config, backend, runtime, tools).run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert "+x = 5" in trajectory.submission
+    if call_format == "bash_block":
+        # With one single-argument tool, the whole block is a bash command: `nope` just fails.
+        assert trajectory.steps[1].observation.exit_code == 127
+    else:
+        assert "There is no tool named 'nope'" in (trajectory.steps[1].format_error or "")
+    if call_format == "native":
+        # Every assistant tool call is answered by a tool message with its id.
+        sent = backend.calls[-1]
+        asked = [c.id for m in sent if m.role == "assistant" for c in m.tool_calls]
+        answered = [m.tool_call_id for m in sent if m.role == "tool"]
+        assert asked == answered == ["c1", "c2"]
+
+
+def _unknown_tool_reply(fmt, call, tools):
+    if fmt.native:
+        return Completion(tool_calls=[call], finish_reason="tool_calls")
+    if fmt.name == "xml":
+        return Completion(text="<function=nope>\n</function>")
+    return Completion(text="```bash\nnope\n```")
