@@ -34,6 +34,7 @@ __all__ = [
     "instance_image_tag",
     "open_task_runtime",
     "snapshot_repo",
+    "task_image",
 ]
 
 BASE_IMAGE = "agentkit-base:bookworm"
@@ -179,7 +180,9 @@ def _build_instance_image(task: Task, base_image: str) -> str:
     return tag
 
 
-def _docker_image_for(task: Task, base_image: str) -> str:
+def task_image(task: Task, base_image: str = BASE_IMAGE) -> str:
+    """The image a Docker runtime for ``task`` starts from, building it when needed (blocking:
+    a harness may call it up front, in worker threads, to build every image before running)."""
     if task.image and _local_image(_docker_client(), task.image) is not None:
         return task.image
     if task.repo_dir:
@@ -218,7 +221,7 @@ async def open_task_runtime(
     if kind == "docker":
         from agentkit.runtime import DockerRuntime  # type: ignore[attr-defined]
 
-        image = await asyncio.to_thread(_docker_image_for, task, base_image)
+        image = await asyncio.to_thread(task_image, task, base_image)
         runtime: Runtime = DockerRuntime(image, workdir=task.workdir, run_id=run_id, **limits)
     elif kind == "local":
         from agentkit.runtime import LocalRuntime
