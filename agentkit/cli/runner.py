@@ -3,7 +3,8 @@ sandbox, and write everything under ``OUTPUT/RUN_ID/INSTANCE_ID/``:
 
 - ``trajectory.json``: the whole run (exact model inputs, actions, observations, exit, reward);
 - ``patch.diff``: the submission;
-- ``report.json`` and ``test_output.txt``: the SWE-bench-format grading result and test log.
+- ``report.json``, ``test_output.txt`` and ``eval.sh``: the SWE-bench-format grading result, the
+  test log and the script that produced it.
 
 A task whose ``report.json`` exists is not run again (so an interrupted run resumes), unless
 ``rerun`` is set.
@@ -118,7 +119,7 @@ async def _run_one(
     label: str,
 ) -> TaskResult:
     from agentkit.evals.environment import open_task_runtime
-    from agentkit.evals.run_eval import grade_patch
+    from agentkit.evals.grader import grade_patch
     from agentkit.runtime import SandboxError
 
     out = run_dir / task.instance_id
@@ -149,23 +150,22 @@ async def _run_one(
         show("grading")
         grader_runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
         async with grader_runtime:
-            graded = await grade_patch(grader_runtime, task, trajectory.submission)
+            report = await grade_patch(grader_runtime, task, trajectory.submission)
     except (UserFacingError, SandboxError) as exc:
         return TaskResult(instance_id=task.instance_id, error=str(exc))
 
-    write_text_atomic(out / "test_output.txt", graded.test_output)
-    trajectory.reward = 1.0 if graded.report.resolved else 0.0
-    trajectory.save(out / "trajectory.json")
-    write_text_atomic(
-        report_path,
-        json.dumps({task.instance_id: graded.report.model_dump(mode="json")}, indent=2),
-    )
+    write_text_atomic(out / "test_output.txt", report.test_output)
+    write_text_atomic(out / "eval.sh", report.eval_script)
+    if report.error is None:
+        trajectory.reward = 1.0 if report.resolved else 0.0
+        trajectory.save(out / "trajectory.json")
+    write_text_atomic(report_path, json.dumps(report.to_swebench(), indent=2))
     return TaskResult(
         instance_id=task.instance_id,
         exit_status=str(trajectory.exit_status),
         steps=len(trajectory.steps),
-        resolved=graded.report.resolved,
-        error=graded.report.error,
+        resolved=report.resolved,
+        error=report.error,
     )
 
 
