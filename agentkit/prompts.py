@@ -8,8 +8,10 @@ from typing import Any
 
 import jinja2
 
+from agentkit.errors import UserFacingError
 
-class PromptError(ValueError):
+
+class PromptError(UserFacingError, ValueError):
     """A template could not be rendered (syntax error or a variable that was not provided)."""
 
 

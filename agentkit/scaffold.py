@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from agentkit.errors import UserFacingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentkit.history import HistoryProcessor
 from agentkit.types import SamplingParams
 
 
-class ScaffoldConfigError(ValueError):
+class ScaffoldConfigError(UserFacingError, ValueError):
     """A scaffold file is missing, unreadable or invalid."""
 
 

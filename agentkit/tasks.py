@@ -11,10 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agentkit.errors import UserFacingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
-class TaskLoadError(ValueError):
+class TaskLoadError(UserFacingError, ValueError):
     """A dataset file could not be read as SWE-bench instances."""
 
 
