@@ -67,7 +67,7 @@ async def signal_local_group(sig: int, pgid: int, spare_leader: bool) -> None:
 
 
 def group_members(pgid: int) -> list[int]:
-    """PIDs on this host whose process group is ``pgid`` (read from /proc)."""
+    """Live (not zombie) PIDs on this host whose process group is ``pgid`` (read from /proc)."""
     members: list[int] = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -78,7 +78,7 @@ def group_members(pgid: int) -> list[int]:
         except OSError:
             continue  # the process ended while we looked
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid:
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
             members.append(int(entry.name))
     return members
 
