@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Any, Literal
 
+from agentkit.errors import UserFacingError
 from agentkit.runtime.base import Runtime
 from agentkit.tasks import Task
 
@@ -45,7 +46,7 @@ _build_locks: dict[str, threading.Lock] = {}
 _build_locks_guard = threading.Lock()
 
 
-class TaskEnvironmentError(RuntimeError):
+class TaskEnvironmentError(UserFacingError, RuntimeError):
     """The task's environment cannot be provided (missing image, repository, or engine)."""
 
 
