@@ -151,3 +151,15 @@ async def test_upload_and_download_directory(rt: Runtime, tmp_path: Path) -> Non
     assert single.read_text() == "print('a')\n"
     await rt.upload(single, "copies/one.txt")
     assert await rt.read_file("copies/one.txt") == b"print('a')\n"
+
+
+async def test_cancelled_call_does_not_leak_into_the_next(rt: Runtime) -> None:
+    import asyncio
+
+    task = asyncio.ensure_future(rt.run("echo partial; sleep 30; echo late"))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    r = await rt.run("echo alive")
+    assert r.output == "alive\n" and r.exit_code == 0

@@ -105,6 +105,9 @@ class ShellSession:
         self._proc: asyncio.subprocess.Process | None = None
         self._pending = b""
         self._lock = asyncio.Lock()
+        self._abandoned: _SentinelReader | None = None
+        """Reader of a command whose caller was cancelled; drained before the next command."""
+        self._tasks: set[asyncio.Task[None]] = set()
         self._file_prefix: bytes | None = None
         self.shell_pid: int | None = None
         """PID of bash in the sandbox's PID namespace (also its process group id)."""
@@ -137,7 +140,14 @@ class ShellSession:
             + 'printf \'%s\' "$__AK_FILE"\n'
             + f"printf '\\n__AK_{token}__%s\\n' \"$$\"\n"
         )
-        raw = await self._exchange(script, token, timeout=30.0)
+        try:
+            raw = await self._exchange(script, token, timeout=30.0)
+        except asyncio.CancelledError:
+            self._abandoned = None
+            if self._proc is not None and self._proc.returncode is None:
+                self._proc.kill()
+            self._proc = None
+            raise
         if raw.exit_code is None or raw.shell_exited:
             await self.close()
             text = raw.data.decode("utf-8", errors="replace").strip()[-2000:]
@@ -151,6 +161,8 @@ class ShellSession:
         if "\x00" in command:
             command = command.replace("\x00", "")
         async with self._lock:
+            if self._abandoned is not None:
+                await self._recover()
             if not self.alive:
                 await self.start()
             token = uuid.uuid4().hex
@@ -177,7 +189,14 @@ class ShellSession:
             await asyncio.wait_for(reader.pump(), timeout)
         except TimeoutError:
             timed_out = True
-            await self._interrupt(reader)
+            try:
+                await self._interrupt(reader)
+            except asyncio.CancelledError:
+                self._abandon(reader)
+                raise
+        except asyncio.CancelledError:
+            self._abandon(reader)
+            raise
         self._pending = reader.rest
         if reader.eof:
             await self._reap()
@@ -198,6 +217,26 @@ class ShellSession:
             shell_exited=reader.eof or not self.alive,
             duration_s=loop.time() - started,
         )
+
+    def _abandon(self, reader: _SentinelReader) -> None:
+        """The caller was cancelled mid-command (e.g. Ctrl-C in an agent loop): interrupt the
+        command now, in the background, and remember to drain its sentinel before the next one,
+        so its late output is never taken for the next command's."""
+        self._abandoned = reader
+        if self.shell_pid is not None and self.alive:
+            task = asyncio.ensure_future(self._signal_group(signal.SIGINT, self.shell_pid, False))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _recover(self) -> None:
+        reader, self._abandoned = self._abandoned, None
+        if reader is None or not self.alive:
+            return
+        if not await _pump_for(reader, self.interrupt_grace_s):
+            await self._interrupt(reader)
+        self._pending = reader.rest
+        if reader.eof:
+            await self._reap()
 
     async def _interrupt(self, reader: _SentinelReader) -> None:
         """SIGINT the group, then SIGKILL the shell's children, a few rounds; last resort: kill."""
