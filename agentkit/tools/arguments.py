@@ -37,7 +37,23 @@ def find_tool(name: str, tools: Sequence[Tool]) -> Tool:
 
 def field_names(tool: Tool) -> list[str]:
     """Argument names in declaration order (the order positional formats map words onto)."""
-    return list(tool.Arguments.model_fields)
+    return list(_field_names(tool.Arguments))
+
+
+@functools.cache
+def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    # Reading ``model_fields`` goes through a pydantic descriptor (microseconds per access), and
+    # formats ask for the names several times per parsed call.
+    return tuple(model.model_fields)
+
+
+@functools.cache
+def _accepted_names(model: type[BaseModel]) -> frozenset[str] | None:
+    """Names a call may use (fields and their aliases); ``None`` when the model allows extras."""
+    if model.model_config.get("extra") == "allow":
+        return None
+    fields = model.model_fields
+    return frozenset(fields) | {f.alias for f in fields.values() if f.alias}
 
 
 def field_schemas(tool: Tool) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
@@ -151,9 +167,8 @@ def validate_arguments(tool: Tool, raw: dict[str, Any], usage: Usage) -> BaseMod
     silently ignore extra fields, and a model that misspells an argument must be told.
     """
     model = tool.Arguments
-    if model.model_config.get("extra") != "allow":
-        known = set(model.model_fields)
-        known.update(f.alias for f in model.model_fields.values() if f.alias)
+    known = _accepted_names(model)
+    if known is not None:
         for name in raw:
             if name not in known:
                 raise errors.ToolCallError(

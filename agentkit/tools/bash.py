@@ -56,7 +56,10 @@ class BashTool(Tool):
     async def execute(self, args: BaseModel, ctx: ToolContext) -> Observation:
         """Run the command, unless it is empty or interactive; then nothing runs at all and the
         observation (``exit_code`` ``None``) says why."""
-        command = BashArguments.model_validate(args.model_dump()).command
+        if isinstance(args, BashArguments):
+            command = args.command
+        else:  # a subclass's own argument model: take what it shares with ours
+            command = BashArguments.model_validate(args.model_dump()).command
         if not command.strip():
             return Observation(output=EMPTY_COMMAND)
         refusal = find_interactive(command)
