@@ -61,3 +61,33 @@ async def test_close_kills_the_shell_group(tmp_path: Path) -> None:
             break
         await asyncio.sleep(0.05)
     assert group_members(pgid) == []
+
+
+def test_a_sigkilled_owner_leaves_no_shell_behind(tmp_path: Path) -> None:
+    """A busy command in the persistent shell must not outlive its owner, even when the owner is
+    killed with SIGKILL (no cleanup code runs then)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import asyncio\n"
+        "from agentkit.runtime import LocalRuntime\n"
+        "async def main():\n"
+        "    async with LocalRuntime() as rt:\n"
+        "        print((await rt.run('echo $$')).output.strip(), flush=True)\n"
+        "        await rt.run('while true; do :; done', timeout=300)\n"
+        "asyncio.run(main())\n"
+    )
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    shell_pid = int(owner.stdout.readline())
+    time.sleep(0.3)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{shell_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{shell_pid}").exists(), "the shell outlived its killed owner"

@@ -26,8 +26,10 @@ the shell does not answer after several rounds is it killed and restarted.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import re
 import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -128,6 +130,7 @@ class ShellSession:
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=self.spawn_cwd,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise SandboxError(f"could not start the shell {self.argv[0]!r}: {exc}") from exc
@@ -287,6 +290,20 @@ async def _pump_for(reader: _SentinelReader, seconds: float) -> bool:
     return True
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Run in the child before exec: the kernel kills it when its parent dies, even by SIGKILL,
+    so a crashed owner never leaves a shell behind (a busy command would otherwise spin forever)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_SENTINEL = re.compile(rb"\n__AK_([0-9a-f]{32})__(\d+)\n")
+"""One pattern for every command (compiling one per unique token cost ~0.1 ms a command)."""
+
+
 class _SentinelReader:
     """Reads a pipe into a bounded buffer until the sentinel line (or EOF) shows up."""
 
@@ -294,7 +311,7 @@ class _SentinelReader:
         self, stream: asyncio.StreamReader, token: str, cap: int, pending: bytes = b""
     ) -> None:
         self.stream = stream
-        self.pattern = re.compile(rb"\n__AK_" + token.encode() + rb"__(\d+)\n")
+        self.token = token.encode()
         self.buffer = OutputBuffer(cap)
         self.exit_code: int | None = None
         self.eof = False
@@ -307,11 +324,15 @@ class _SentinelReader:
         buf = self.buffer
         buf.feed(data)
         start = max(0, len(buf.tail) - len(data) - 128)
-        match = self.pattern.search(buf.tail, start)
-        if match:
-            self.exit_code = int(match.group(1))
-            self.rest = bytes(buf.tail[match.end() :])
-            del buf.tail[match.start() :]
+        found = next(
+            (m for m in _SENTINEL.finditer(buf.tail, start) if m.group(1) == self.token), None
+        )
+        if found:
+            begin, end, code = found.start(), found.end(), int(found.group(2))
+            del found  # the match holds a view of the buffer, which must be released to resize it
+            self.exit_code = code
+            self.rest = bytes(buf.tail[end:])
+            del buf.tail[begin:]
             self.done = True
 
     async def pump(self) -> None:
