@@ -36,10 +36,8 @@ TRUNCATION_NOTE = (
     "[... {cut} characters cut from the middle of the output; narrow the command "
     "(grep, head, tail, sed -n) to see the part you need ...]"
 )
-TIMEOUT_NOTE = (
-    "[command timed out after {timeout:g} s and was interrupted; "
-    "the shell session is still usable]"
-)
+# A timeout is reported by ``CommandResult.timed_out``, not in the text: what to tell a model
+# about it is the tool's business (see agentkit.tools.bash.COMMAND_TIMED_OUT).
 
 _BINARY_SAMPLE = 8192
 _BINARY_RATIO = 0.30
@@ -175,7 +173,6 @@ def to_result(
     raw: RawRun,
     *,
     limit: int = DEFAULT_OUTPUT_LIMIT,
-    timeout: float | None = None,
     notes: tuple[str, ...] = (),
     prefix: tuple[str, ...] = (),
 ) -> CommandResult:
@@ -183,8 +180,6 @@ def to_result(
     the output (they concern what came before it), ``notes`` after it, each on its own line."""
     shaped = shape_output(raw.data, raw.exit_code, limit=limit, dropped=raw.dropped)
     text = shaped.text
-    if raw.timed_out and timeout is not None:
-        text = add_note(text, TIMEOUT_NOTE.format(timeout=timeout))
     for note in notes:
         text = add_note(text, note)
     if prefix:

@@ -60,7 +60,7 @@ class ShellRuntime(Runtime):
             await self._check_sandbox()
             raw = await self._run_stateless(command, timeout)
             notes = self._extra_notes(raw)
-            return to_result(raw, limit=self.output_limit, timeout=timeout, notes=notes)
+            return to_result(raw, limit=self.output_limit, notes=notes)
         session = self._session
         before: tuple[str, ...] = ()
         if session is None or not session.alive:
@@ -81,9 +81,7 @@ class ShellRuntime(Runtime):
             self._restarted = True
             await session.close()
             self._session = None
-        return to_result(
-            raw, limit=self.output_limit, timeout=timeout, notes=after, prefix=before
-        )
+        return to_result(raw, limit=self.output_limit, notes=after, prefix=before)
 
     async def _close_session(self) -> None:
         session, self._session = self._session, None
