@@ -6,6 +6,7 @@ modules add themselves with :func:`register_tool`.
 
 from __future__ import annotations
 
+from agentkit.registry import Registry
 from agentkit.tools.base import Tool, ToolContext
 from agentkit.tools.bash import BashTool
 from agentkit.tools.errors import ToolCallError, TruncatedReply
@@ -40,20 +41,9 @@ __all__ = [
 
 UNKNOWN_TOOL_NAME = "Unknown tool '{name}'. The known tools are: {valid}."
 
-TOOLS: dict[str, type[Tool]] = {BashTool.name: BashTool}
-
-
-def register_tool(cls: type[Tool]) -> type[Tool]:
-    """Make a tool class available to :func:`get_tool` (usable as a class decorator)."""
-    TOOLS[cls.name] = cls
-    return cls
-
-
-def get_tool(name: str) -> Tool:
-    """A new instance of the tool called ``name``; ``ValueError`` lists the known names."""
-    try:
-        cls = TOOLS[name]
-    except KeyError:
-        valid = ", ".join(sorted(TOOLS))
-        raise ValueError(UNKNOWN_TOOL_NAME.format(name=name, valid=valid)) from None
-    return cls()
+_REGISTRY: Registry[Tool] = Registry(UNKNOWN_TOOL_NAME, (BashTool,))
+TOOLS = _REGISTRY.entries
+register_tool = _REGISTRY.register
+"""Make a tool class available to :func:`get_tool` (usable as a class decorator)."""
+get_tool = _REGISTRY.create
+"""A new instance of the tool called ``name``; ``ValueError`` lists the known names."""

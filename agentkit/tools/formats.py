@@ -7,6 +7,7 @@ and re-exports the shared contract so users import from one place.
 
 from __future__ import annotations
 
+from agentkit.registry import Registry
 from agentkit.tools.bash_block import BashBlockFormat
 from agentkit.tools.call_format import CallFormat, ParsedAction
 from agentkit.tools.native import (
@@ -34,22 +35,7 @@ __all__ = [
 
 UNKNOWN_FORMAT = "Unknown call format '{name}'. The known formats are: {valid}."
 
-FORMATS: dict[str, type[CallFormat]] = {
-    cls.name: cls for cls in (NativeFormat, XmlFormat, BashBlockFormat)
-}
-
-
-def register_format(cls: type[CallFormat]) -> type[CallFormat]:
-    """Make a custom format available to :func:`get_format` (usable as a class decorator)."""
-    FORMATS[cls.name] = cls
-    return cls
-
-
-def get_format(name: str) -> CallFormat:
-    """A new instance of the format called ``name``; ``ValueError`` lists the valid names."""
-    try:
-        cls = FORMATS[name]
-    except KeyError:
-        valid = ", ".join(sorted(FORMATS))
-        raise ValueError(UNKNOWN_FORMAT.format(name=name, valid=valid)) from None
-    return cls()
+_REGISTRY: Registry[CallFormat] = Registry(UNKNOWN_FORMAT, (NativeFormat, XmlFormat, BashBlockFormat))
+FORMATS = _REGISTRY.entries
+register_format = _REGISTRY.register
+get_format = _REGISTRY.create
