@@ -25,7 +25,6 @@ from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext, get_for
 from agentkit.tools.errors import TruncatedReply
 from agentkit.types import ExitStatus, Message, Observation, Step, StepTimings, Trajectory
 
-
 _DIFF_FILE = ".git/agentkit_submission.diff"
 """Inside the repository's git dir: per workspace, never part of the diff."""
 
@@ -78,7 +77,9 @@ class Agent:
         self.trajectory_path = Path(trajectory_path) if trajectory_path else None
         self.on_step = on_step
         self._tool_specs = [tool.spec() for tool in tools] if self.format.native else []
-        self._context = ToolContext(runtime=runtime, command_timeout=config.limits.command_timeout_s)
+        self._context = ToolContext(
+            runtime=runtime, command_timeout=config.limits.command_timeout_s
+        )
 
     async def run(self, task: Task) -> Trajectory:
         trajectory = Trajectory(
@@ -124,11 +125,15 @@ class Agent:
         input_ids = self._pool(trajectory, state, model_input, log)
 
         began = time.monotonic()
-        completion = await self.backend.complete(model_input, self._tool_specs, self.config.sampling)
+        completion = await self.backend.complete(
+            model_input, self._tool_specs, self.config.sampling
+        )
         model_s = time.monotonic() - began
         trajectory.cost += completion.cost
         if completion.usage.prompt_tokens:
-            state.last_prompt_tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
+            state.last_prompt_tokens = (
+                completion.usage.prompt_tokens + completion.usage.completion_tokens
+            )
 
         step = Step(index=len(trajectory.steps), input=input_ids, completion=completion)
         state.history.append(self.format.assistant_message(completion))
@@ -189,7 +194,10 @@ class Agent:
             "submit_sentinel": self.config.submit_sentinel,
         }
         state.history.append(
-            Message(role="system", content=render(self.config.system_template, "system_template", **variables))
+            Message(
+                role="system",
+                content=render(self.config.system_template, "system_template", **variables),
+            )
         )
         state.history.append(
             Message(
@@ -232,7 +240,8 @@ class Agent:
         elapsed = time.monotonic() - started
         if limits.max_wall_time_s is not None and elapsed >= limits.max_wall_time_s:
             raise _Exit(
-                ExitStatus.TIME_LIMIT, f"Reached the wall-time limit ({limits.max_wall_time_s:.0f} s)."
+                ExitStatus.TIME_LIMIT,
+                f"Reached the wall-time limit ({limits.max_wall_time_s:.0f} s).",
             )
         if limits.max_context_tokens is not None:
             tokens = max(state.last_prompt_tokens, _estimate_tokens(state.history))

@@ -35,4 +35,6 @@ def render(template: str, name: str = "template", **variables: Any) -> str:
             f"{name}: {exc.message}. Variables available to this template: {available}."
         ) from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise PromptError(f"{name}: template syntax error on line {exc.lineno}: {exc.message}") from exc
+        raise PromptError(
+            f"{name}: template syntax error on line {exc.lineno}: {exc.message}"
+        ) from exc

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 
 class _Named(Protocol):
-    name: str
+    name: ClassVar[str]
 
 
 T = TypeVar("T", bound=_Named)

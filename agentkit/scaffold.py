@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from agentkit.errors import UserFacingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentkit.errors import UserFacingError
 from agentkit.history import HistoryProcessor
 from agentkit.types import SamplingParams
 

@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentkit.errors import UserFacingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentkit.errors import UserFacingError
 
 
 class TaskLoadError(UserFacingError, ValueError):

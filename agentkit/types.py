@@ -183,7 +183,9 @@ class Trajectory(_Model):
     def from_data(cls, data: dict[str, Any], source: str = "<data>") -> Trajectory:
         version = data.get("schema_version")
         if not isinstance(version, int):
-            raise TrajectoryVersionError(f"{source}: not a trajectory (no integer 'schema_version').")
+            raise TrajectoryVersionError(
+                f"{source}: not a trajectory (no integer 'schema_version')."
+            )
         if version > SCHEMA_VERSION:
             raise TrajectoryVersionError(
                 f"{source}: trajectory schema_version {version} is newer than this agentkit "

@@ -173,7 +173,9 @@ async def agentkit_loop(
     return sample
 
 
-async def agentkit_command(runtime: LocalRuntime, steps: int, command: str, *, stateless: bool) -> Sample:
+async def agentkit_command(
+    runtime: LocalRuntime, steps: int, command: str, *, stateless: bool
+) -> Sample:
     async def body() -> None:
         for _ in range(steps):
             result = await runtime.run(command, timeout=120, stateless=stateless)
@@ -237,10 +239,18 @@ print("LOOP_OVERHEAD_RESULT " + json.dumps(result))
 """
 
 
-def peer_round(python: str, steps: int, command: str, runs: int) -> tuple[str, list[Sample], list[Sample]]:
-    options = json.dumps({"steps": steps, "command": command, "reply": _reply(command), "runs": runs})
+def peer_round(
+    python: str, steps: int, command: str, runs: int
+) -> tuple[str, list[Sample], list[Sample]]:
+    options = json.dumps(
+        {"steps": steps, "command": command, "reply": _reply(command), "runs": runs}
+    )
     done = subprocess.run(
-        [python, "-c", _PEER_SCRIPT, options], capture_output=True, text=True, timeout=600, check=False
+        [python, "-c", _PEER_SCRIPT, options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     for line in done.stdout.splitlines():
         if line.startswith("LOOP_OVERHEAD_RESULT "):
@@ -250,13 +260,17 @@ def peer_round(python: str, steps: int, command: str, runs: int) -> tuple[str, l
                 [Sample(**s) for s in data["step"]],
                 [Sample(**s) for s in data["command"]],
             )
-    raise RuntimeError(f"the mini-swe-agent run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    raise RuntimeError(
+        f"the mini-swe-agent run failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    )
 
 
 # -- the run --------------------------------------------------------------------------------------
 
 
-async def measure(steps: int, repeats: int, command: str, peer_python: str | None) -> tuple[list[Row], str]:
+async def measure(
+    steps: int, repeats: int, command: str, peer_python: str | None
+) -> tuple[list[Row], str]:
     persistent = Row("agentkit, persistent shell", "mini scaffold, LocalRuntime's one bash session")
     saving = Row(
         "agentkit, persistent shell + trajectory saving",
@@ -276,11 +290,28 @@ async def measure(steps: int, repeats: int, command: str, peer_python: str | Non
             async def one_round(record: bool, index: int) -> None:
                 trajectory = Path(scratch) / f"run-{index}" / "trajectory.json"
                 samples = [
-                    (persistent.step, await agentkit_loop(runtime, steps, command, stateless=False, save_to=None)),
-                    (persistent.command, await agentkit_command(runtime, steps, command, stateless=False)),
-                    (saving.step, await agentkit_loop(runtime, steps, command, stateless=False, save_to=trajectory)),
-                    (per_process.step, await agentkit_loop(runtime, steps, command, stateless=True, save_to=None)),
-                    (per_process.command, await agentkit_command(runtime, steps, command, stateless=True)),
+                    (
+                        persistent.step,
+                        await agentkit_loop(runtime, steps, command, stateless=False, save_to=None),
+                    ),
+                    (
+                        persistent.command,
+                        await agentkit_command(runtime, steps, command, stateless=False),
+                    ),
+                    (
+                        saving.step,
+                        await agentkit_loop(
+                            runtime, steps, command, stateless=False, save_to=trajectory
+                        ),
+                    ),
+                    (
+                        per_process.step,
+                        await agentkit_loop(runtime, steps, command, stateless=True, save_to=None),
+                    ),
+                    (
+                        per_process.command,
+                        await agentkit_command(runtime, steps, command, stateless=True),
+                    ),
                 ]
                 if record:
                     for target, sample in samples:
@@ -291,14 +322,18 @@ async def measure(steps: int, repeats: int, command: str, peer_python: str | Non
             for index in range(1, repeats + 1):
                 await one_round(record=True, index=index)
                 if peer_python:
-                    version, step_samples, command_samples = peer_round(peer_python, steps, command, 1)
+                    version, step_samples, command_samples = peer_round(
+                        peer_python, steps, command, 1
+                    )
                     peer.name = f"mini-swe-agent {version}"
                     peer.step += step_samples
                     peer.command += command_samples
     if peer_python:
         rows.append(peer)
     else:
-        peer_note = "mini-swe-agent was not measured (no --peer-python interpreter); ratios omitted."
+        peer_note = (
+            "mini-swe-agent was not measured (no --peer-python interpreter); ratios omitted."
+        )
     return rows, peer_note
 
 

@@ -56,8 +56,10 @@ async def main() -> None:
     async with LocalRuntime() as local:
         rows.append(("LocalRuntime persistent shell", await time_runtime(local, args.n)))
 
-    print(f"{datetime.date.today().isoformat()}, {platform.node()} ({os.cpu_count()} cores, "
-          f"{platform.system()} {platform.release()}), {args.n} × `true`, image {args.image}\n")
+    print(
+        f"{datetime.date.today().isoformat()}, {platform.node()} ({os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}), {args.n} × `true`, image {args.image}\n"
+    )
     print("| runner | total (s) | ms per command | vs `docker exec` |")
     print("|---|---:|---:|---:|")
     for name, total in rows:

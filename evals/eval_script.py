@@ -225,9 +225,7 @@ def split_test_output(output: str) -> tuple[str, int | None] | None:
     starts = [i for i, line in enumerate(lines) if line.rstrip("\r") == START_MARKER]
     if not starts:
         return None
-    ends = [
-        i for i, line in enumerate(lines) if line.rstrip("\r") == END_MARKER and i > starts[0]
-    ]
+    ends = [i for i, line in enumerate(lines) if line.rstrip("\r") == END_MARKER and i > starts[0]]
     if not ends:
         return None
     start, end = starts[0], ends[-1]

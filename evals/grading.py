@@ -19,7 +19,7 @@ Rules, each applied where it is handled below:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,7 +165,12 @@ def is_resolved(tests_status: TestsStatus) -> bool:
     return not f2p.failure and not p2p.failure
 
 
-def _patch_flags(patch: str | None) -> dict[str, bool]:
+class _PatchFlags(TypedDict):
+    patch_is_None: bool
+    patch_exists: bool
+
+
+def _patch_flags(patch: str | None) -> _PatchFlags:
     return {"patch_is_None": patch is None, "patch_exists": bool(patch and patch.strip())}
 
 

@@ -70,7 +70,8 @@ def no_leaked_containers() -> Iterator[None]:
     client = docker.from_env()
     try:
         leaked = [
-            c for c in client.containers.list(all=True, filters={"label": "agentkit.owner"})
+            c
+            for c in client.containers.list(all=True, filters={"label": "agentkit.owner"})
             if c.labels.get("agentkit.run") == RUN_ID
             or c.labels.get("agentkit.owner") == str(os.getpid())
         ]

@@ -62,7 +62,9 @@ async def test_submission_is_the_diff_against_the_base_commit(repo):
 
 async def test_step_limit_autosubmits_the_current_diff(repo):
     runtime, task = repo
-    agent, _ = make_agent(runtime, [bash("sed -i 's/1/3/' mod.py"), bash("true"), bash("true")], max_steps=2)
+    agent, _ = make_agent(
+        runtime, [bash("sed -i 's/1/3/' mod.py"), bash("true"), bash("true")], max_steps=2
+    )
     trajectory = await agent.run(task)
     assert trajectory.exit_status is ExitStatus.STEP_LIMIT
     assert trajectory.autosubmitted
@@ -112,9 +114,7 @@ async def test_a_reply_cut_by_the_token_limit_is_not_a_format_error(repo):
 
 async def test_consecutive_timeouts_end_the_run(repo):
     runtime, task = repo
-    agent, _ = make_agent(
-        runtime, [bash("sleep 30")] * 3, command_timeout_s=0.5, max_timeouts=2
-    )
+    agent, _ = make_agent(runtime, [bash("sleep 30")] * 3, command_timeout_s=0.5, max_timeouts=2)
     trajectory = await agent.run(task)
     assert trajectory.exit_status is ExitStatus.TIMEOUTS
     assert all(s.observation.timed_out for s in trajectory.steps)
@@ -163,7 +163,12 @@ async def test_history_keeps_the_last_n_observations_and_records_what_was_sent(r
     runtime, task = repo
     agent, backend = make_agent(
         runtime,
-        [bash("echo first-$((0+1))"), bash("echo second-$((1+1))"), bash("echo third-$((2+1))"), SUBMIT],
+        [
+            bash("echo first-$((0+1))"),
+            bash("echo second-$((1+1))"),
+            bash("echo third-$((2+1))"),
+            SUBMIT,
+        ],
     )
     agent.config.history = [KeepLastObservations(n=1)]
     trajectory = await agent.run(task)
@@ -197,8 +202,11 @@ async def test_a_crash_keeps_finished_steps_recoverable(repo, tmp_path):
             return await super().complete(messages, tools, params)
 
     agent = Agent(
-        load_scaffold("mini"), Crashing([bash("echo a"), bash("echo b")]), runtime,
-        [get_tool("bash")], trajectory_path=path,
+        load_scaffold("mini"),
+        Crashing([bash("echo a"), bash("echo b")]),
+        runtime,
+        [get_tool("bash")],
+        trajectory_path=path,
     )
     with pytest.raises(RuntimeError):
         await agent.run(task)
@@ -212,13 +220,17 @@ async def test_ctrl_c_mid_command_saves_an_interrupted_trajectory(repo, tmp_path
     runtime, task = repo
     path = tmp_path / "trajectory.json"
     agent = Agent(
-        load_scaffold("mini"), ScriptedBackend([bash("echo one"), bash("sleep 30")]), runtime,
-        [get_tool("bash")], trajectory_path=path,
+        load_scaffold("mini"),
+        ScriptedBackend([bash("echo one"), bash("sleep 30")]),
+        runtime,
+        [get_tool("bash")],
+        trajectory_path=path,
     )
     run = asyncio.ensure_future(agent.run(task))
-    while not (tmp_path / "trajectory.json.steps.jsonl").exists() or "echo one" not in (
-        tmp_path / "trajectory.json.steps.jsonl"
-    ).read_text():
+    while (
+        not (tmp_path / "trajectory.json.steps.jsonl").exists()
+        or "echo one" not in (tmp_path / "trajectory.json.steps.jsonl").read_text()
+    ):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
     run.cancel()
@@ -245,9 +257,17 @@ async def test_every_call_format_drives_the_loop(repo, call_format):
     calls = [
         ToolCall(name="bash", arguments={"command": "sed -i 's/1/5/' mod.py"}, id="c1"),
         ToolCall(name="nope", arguments={}, id="c2"),
-        ToolCall(name="bash", arguments={"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}, id="c3"),
+        ToolCall(
+            name="bash",
+            arguments={"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"},
+            id="c3",
+        ),
     ]
-    replies = [fmt.render(calls[0], tools), _unknown_tool_reply(fmt, calls[1], tools), fmt.render(calls[2], tools)]
+    replies = [
+        fmt.render(calls[0], tools),
+        _unknown_tool_reply(fmt, calls[1], tools),
+        fmt.render(calls[2], tools),
+    ]
     backend = ScriptedBackend(replies)
     trajectory = await Agent(config, backend, runtime, tools).run(task)
     assert trajectory.exit_status is ExitStatus.SUBMITTED

@@ -30,14 +30,27 @@ def first_task(dataset: Path) -> str:
 
 def test_gold_run_resolves_writes_every_file_and_resumes(dataset, tmp_path):
     task_id = first_task(dataset)
-    args = ["run", "--dataset", str(dataset), "--task", task_id, "--runtime", "local",
-            "--output", str(tmp_path)]
+    args = [
+        "run",
+        "--dataset",
+        str(dataset),
+        "--task",
+        task_id,
+        "--runtime",
+        "local",
+        "--output",
+        str(tmp_path),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "not a model" in " ".join(result.output.split())
     out = tmp_path / "mini__gold" / task_id
     assert {p.name for p in out.iterdir()} == {
-        "trajectory.json", "patch.diff", "report.json", "test_output.txt", "eval.sh"
+        "trajectory.json",
+        "patch.diff",
+        "report.json",
+        "test_output.txt",
+        "eval.sh",
     }
     report = json.loads((out / "report.json").read_text())[task_id]
     assert report["resolved"] is True
@@ -55,14 +68,29 @@ def test_scripted_backend_that_changes_nothing_is_unresolved(dataset, tmp_path):
     task_id = first_task(dataset)
     replies = tmp_path / "replies.yaml"
     replies.write_text(
-        "- \"Look.\\n```bash\\nls\\n```\"\n"
-        "- \"Done.\\n```bash\\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\\n```\"\n"
+        '- "Look.\\n```bash\\nls\\n```"\n'
+        '- "Done.\\n```bash\\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\\n```"\n'
     )
-    result = runner.invoke(app, ["run", "--dataset", str(dataset), "--task", task_id,
-                                 "--runtime", "local", "--backend", f"scripted:{replies}",
-                                 "--output", str(tmp_path / "runs")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--dataset",
+            str(dataset),
+            "--task",
+            task_id,
+            "--runtime",
+            "local",
+            "--backend",
+            f"scripted:{replies}",
+            "--output",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "runs" / "mini__scripted" / task_id / "report.json").read_text())
+    report = json.loads(
+        (tmp_path / "runs" / "mini__scripted" / task_id / "report.json").read_text()
+    )
     assert report[task_id]["resolved"] is False
     assert report[task_id]["tests_status"]["FAIL_TO_PASS"]["success"] == []
 
@@ -77,8 +105,10 @@ def test_scripted_backend_that_changes_nothing_is_unresolved(dataset, tmp_path):
     ],
 )
 def test_bad_arguments_are_clear_errors_without_tracebacks(dataset, tmp_path, args, message):
-    result = runner.invoke(app, ["run", "--dataset", str(dataset), "--runtime", "local",
-                                 "--output", str(tmp_path), *args])
+    result = runner.invoke(
+        app,
+        ["run", "--dataset", str(dataset), "--runtime", "local", "--output", str(tmp_path), *args],
+    )
     assert result.exit_code != 0
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -86,9 +116,11 @@ def test_bad_arguments_are_clear_errors_without_tracebacks(dataset, tmp_path, ar
 
 def test_help_is_fast_to_import():
     """`agentkit --help` must not import the heavy parts (checked by module, not by time)."""
-    code = ("import sys; from agentkit.cli import app; "
-            "heavy = [m for m in ('docker', 'agentkit.evals', 'agentkit.backends', 'agentkit.agent') "
-            "if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys; from agentkit.cli import app; "
+        "heavy = [m for m in ('docker', 'agentkit.evals', 'agentkit.backends', 'agentkit.agent') "
+        "if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

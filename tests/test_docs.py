@@ -100,7 +100,9 @@ def test_the_block_finder(tmp_path: Path) -> None:
     assert found == [(2, "a = 1\n"), (8, "b = 2\n"), (11, "```\n")]
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda block: f"{block.document.name}-block{block.number}")
+@pytest.mark.parametrize(
+    "block", BLOCKS, ids=lambda block: f"{block.document.name}-block{block.number}"
+)
 def test_python_block_runs(block: Block, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(block.code, encoding="utf-8")

@@ -154,8 +154,18 @@ async def test_snapshot_holds_no_later_history(task: Task, tmp_path: Path) -> No
     (source / "later.txt").write_text("the fix\n")
     subprocess.run(["git", "-C", str(source), "add", "."], check=True)
     subprocess.run(
-        ["git", "-C", str(source), "-c", "user.name=x", "-c", "user.email=x@x", "commit",
-         "-qm", "later"],
+        [
+            "git",
+            "-C",
+            str(source),
+            "-c",
+            "user.name=x",
+            "-c",
+            "user.email=x@x",
+            "commit",
+            "-qm",
+            "later",
+        ],
         check=True,
     )
     later_task = task.model_copy(update={"repo_dir": str(source)})

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.evals.environment import open_task_runtime
 from agentkit.evals.eval_script import patch_files
 from agentkit.evals.examples import EXAMPLES, build_examples
 from agentkit.evals.grader import grade_patch
-from agentkit.evals.environment import open_task_runtime
 from agentkit.tasks import Task, load_tasks
 
 

@@ -40,7 +40,9 @@ def _client() -> Any:
 
 
 @pytest.fixture(scope="session")
-def docker_tasks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Task], list[str]]]:
+def docker_tasks(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[list[Task], list[str]]]:
     client = _client()
     try:
         ensure_base_image()

@@ -55,7 +55,9 @@ def test_all_expected_pass_resolves() -> None:
 
 def test_failing_fail_to_pass_is_unresolved() -> None:
     report = grade_eval_output(
-        _task(), _eval_output(["FAILED t.py::test_fix - assert 1", "PASSED t.py::test_old"], 1), PATCH
+        _task(),
+        _eval_output(["FAILED t.py::test_fix - assert 1", "PASSED t.py::test_old"], 1),
+        PATCH,
     )
     assert not report.resolved and report.error is None
     assert report.tests_status is not None
@@ -146,7 +148,12 @@ def test_swebench_report_shape_round_trips() -> None:
         "resolved",
         "tests_status",
     }
-    assert set(body["tests_status"]) == {"FAIL_TO_PASS", "PASS_TO_PASS", "FAIL_TO_FAIL", "PASS_TO_FAIL"}
+    assert set(body["tests_status"]) == {
+        "FAIL_TO_PASS",
+        "PASS_TO_PASS",
+        "FAIL_TO_FAIL",
+        "PASS_TO_FAIL",
+    }
     assert InstanceReport.model_validate_json(report.model_dump_json()) == report
 
 

@@ -31,7 +31,7 @@ EXPECTED_A = {
     "tests/test_a.py::test_print": TestStatus.PASSED,
 }
 
-TEST_A_SOURCE = '''
+TEST_A_SOURCE = """
 import pytest
 def test_ok(): pass
 def test_bad(): assert 1 == 2, "boom - [x]"
@@ -47,7 +47,7 @@ def test_xp(): pass
 def broken(): raise RuntimeError("setup")
 def test_err(broken): pass
 def test_print(): print("PASSED tests/test_a.py::test_bad")
-'''
+"""
 
 
 def test_golden_rA() -> None:

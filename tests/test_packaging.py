@@ -18,8 +18,7 @@ PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setupto
 def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
     wheel_dir = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(wheel_dir), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheel_dir), str(ROOT)],
         check=True,
     )
     (wheel,) = wheel_dir.glob("agentkit-*.whl")
@@ -34,7 +33,9 @@ def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
     site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     for generic in ("evals", "training", "scaffolds", "backends"):
@@ -49,8 +50,13 @@ def test_wheel_installs_and_imports_in_a_clean_venv(tmp_path):
 
 def test_every_package_in_the_tree_is_listed():
     """A new folder with an __init__.py must be added to pyproject's explicit package list."""
-    mapping = {"scaffolds": "agentkit.scaffolds", "backends": "agentkit.backends",
-               "training": "agentkit.training", "evals": "agentkit.evals", "agentkit": "agentkit"}
+    mapping = {
+        "scaffolds": "agentkit.scaffolds",
+        "backends": "agentkit.backends",
+        "training": "agentkit.training",
+        "evals": "agentkit.evals",
+        "agentkit": "agentkit",
+    }
     found = set()
     for root, name in mapping.items():
         for init in (ROOT / root).rglob("__init__.py"):

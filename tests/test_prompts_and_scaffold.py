@@ -8,7 +8,9 @@ from agentkit.scaffolds import BUNDLED, load_scaffold
 
 
 def test_render_fills_variables():
-    assert render("Fix {{ task }} in {{ dir }}", task="bug", dir="/testbed") == "Fix bug in /testbed"
+    assert (
+        render("Fix {{ task }} in {{ dir }}", task="bug", dir="/testbed") == "Fix bug in /testbed"
+    )
 
 
 def test_missing_variable_is_a_clear_error():

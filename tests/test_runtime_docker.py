@@ -25,8 +25,11 @@ def containers(**labels: str) -> list[str]:
     client = docker.from_env()
     try:
         filters = [f"{k}={v}" for k, v in labels.items()] or [LABEL_OWNER]
-        return [c.name for c in client.containers.list(all=True, filters={"label": filters})
-                if c.status != "removing"]
+        return [
+            c.name
+            for c in client.containers.list(all=True, filters={"label": filters})
+            if c.status != "removing"
+        ]
     finally:
         client.close()
 
@@ -48,7 +51,9 @@ async def test_memory_limit_kill_is_explained(docker_image: str) -> None:
 
 async def test_network_is_off(docker_image: str) -> None:
     async with DockerRuntime(docker_image) as rt:
-        r = await rt.run("python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 2)'")
+        r = await rt.run(
+            "python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), 2)'"
+        )
         assert r.exit_code != 0 and "unreachable" in r.output.lower()
         assert (await rt.run("ls /sys/class/net")).output.split() == ["lo"]
 
@@ -56,8 +61,13 @@ async def test_network_is_off(docker_image: str) -> None:
 async def test_limits_and_labels_applied(docker_image: str) -> None:
     import docker
 
-    async with DockerRuntime(docker_image, cpus=1.5, memory="300m", pids_limit=64,
-                             run_id="limits-check-" + os.environ["AGENTKIT_RUN_ID"]) as rt:
+    async with DockerRuntime(
+        docker_image,
+        cpus=1.5,
+        memory="300m",
+        pids_limit=64,
+        run_id="limits-check-" + os.environ["AGENTKIT_RUN_ID"],
+    ) as rt:
         client = docker.from_env()
         info = client.api.inspect_container(rt.container_id)
         client.close()
@@ -120,8 +130,11 @@ OWNER_SCRIPT = textwrap.dedent(
 def test_owner_death_leaves_no_container(docker_image: str, sig: signal.Signals) -> None:
     """Ctrl-C and SIGTERM run the cleanup hooks; SIGKILL relies on the stdin binding."""
     run_id = f"owner-{sig.name.lower()}-" + os.environ["AGENTKIT_RUN_ID"]
-    child = subprocess.Popen([sys.executable, "-c", OWNER_SCRIPT, docker_image, run_id],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", OWNER_SCRIPT, docker_image, run_id],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         assert len(containers(**{LABEL_RUN: run_id})) == 1
@@ -140,8 +153,15 @@ def test_reap_orphans_removes_containers_of_dead_owners(docker_image: str) -> No
     proc = subprocess.Popen(["true"])
     proc.wait()
     run_id = "orphan-" + os.environ["AGENTKIT_RUN_ID"]
-    c = client.containers.create(docker_image, ["sleep", "300"], labels={
-        LABEL_OWNER: str(proc.pid), LABEL_RUN: run_id, "agentkit.host": os.uname().nodename})
+    c = client.containers.create(
+        docker_image,
+        ["sleep", "300"],
+        labels={
+            LABEL_OWNER: str(proc.pid),
+            LABEL_RUN: run_id,
+            "agentkit.host": os.uname().nodename,
+        },
+    )
     try:
         c.start()
         assert c.name in reap_orphans(client)

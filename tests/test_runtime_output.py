@@ -18,7 +18,10 @@ from agentkit.runtime.output import (
 
 def test_notes_are_fixed_text() -> None:
     assert EMPTY_OK == "(command ran successfully and produced no output)"
-    assert EMPTY_FAILED.format(exit_code=3) == "(command failed with exit code 3 and produced no output)"
+    assert (
+        EMPTY_FAILED.format(exit_code=3)
+        == "(command failed with exit code 3 and produced no output)"
+    )
     assert BINARY_NOTE.format(size=5).startswith("[binary output: 5 bytes not shown;")
     assert TRUNCATION_NOTE.format(cut=10).startswith("[... 10 characters cut from the middle")
 
@@ -63,7 +66,9 @@ def test_mostly_text_with_a_few_bad_bytes_is_text() -> None:
 
 
 def test_control_chars_escaped_and_ansi_removed() -> None:
-    assert clean_text("\x1b[31mred\x1b[0m bell\x07 tab\tok\r\nnext") == "red bell\\x07 tab\tok\nnext"
+    assert (
+        clean_text("\x1b[31mred\x1b[0m bell\x07 tab\tok\r\nnext") == "red bell\\x07 tab\tok\nnext"
+    )
 
 
 def test_output_buffer_keeps_head_and_tail() -> None:

@@ -17,8 +17,9 @@ async def rt(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Ru
     if request.param == "local":
         runtime = LocalRuntime(tmp_path / "work", output_limit=2000)
     else:
-        runtime = DockerRuntime(request.getfixturevalue("docker_image"), memory="512m",
-                                cpus=1.0, output_limit=2000)
+        runtime = DockerRuntime(
+            request.getfixturevalue("docker_image"), memory="512m", cpus=1.0, output_limit=2000
+        )
     async with runtime:
         yield runtime
 
@@ -64,7 +65,10 @@ async def test_stateless_timeout_kills_group(rt: Runtime) -> None:
     r = await rt.run("sleep 60 & sleep 60; echo never", timeout=0.5, stateless=True)
     assert r.timed_out and r.exit_code is None and "never" not in r.output
     await rt.run("sleep 0.3")
-    assert "sleep 60" not in (await rt.run("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")).output
+    assert (
+        "sleep 60"
+        not in (await rt.run("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '")).output
+    )
 
 
 async def test_huge_output_is_cut_in_the_middle(rt: Runtime) -> None:

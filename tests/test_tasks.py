@@ -34,7 +34,14 @@ def test_all_dataset_shapes_load(tmp_path, shape):
     elif shape == "list":
         path.write_text(json.dumps([RECORD, second]))
     else:
-        path.write_text(json.dumps({r["instance_id"]: {k: v for k, v in r.items() if k != "instance_id"} for r in (RECORD, second)}))
+        path.write_text(
+            json.dumps(
+                {
+                    r["instance_id"]: {k: v for k, v in r.items() if k != "instance_id"}
+                    for r in (RECORD, second)
+                }
+            )
+        )
     tasks = load_tasks(path)
     assert [t.instance_id for t in tasks] == ["o__r-1", "o__r-2"]
 

@@ -154,10 +154,18 @@ async def test_refused_command_never_reaches_the_runtime() -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("python3", INTERACTIVE_REFUSED.format(
-            program="python3", reason=INTERPRETER_REASON, hint=PYTHON_HINT)),
-        ("git commit", INTERACTIVE_REFUSED.format(
-            program="git commit", reason=GIT_COMMIT_REASON, hint=GIT_COMMIT_HINT)),
+        (
+            "python3",
+            INTERACTIVE_REFUSED.format(
+                program="python3", reason=INTERPRETER_REASON, hint=PYTHON_HINT
+            ),
+        ),
+        (
+            "git commit",
+            INTERACTIVE_REFUSED.format(
+                program="git commit", reason=GIT_COMMIT_REASON, hint=GIT_COMMIT_HINT
+            ),
+        ),
         ("", EMPTY_COMMAND),
         ("  \n ", EMPTY_COMMAND),
     ],
@@ -183,8 +191,11 @@ async def test_result_is_passed_through() -> None:
 @pytest.mark.parametrize(
     ("partial", "timeout", "expected_output"),
     [
-        ("collecting 3 items\n", 30.0,
-         "collecting 3 items\n\n" + COMMAND_TIMED_OUT.format(seconds="30")),
+        (
+            "collecting 3 items\n",
+            30.0,
+            "collecting 3 items\n\n" + COMMAND_TIMED_OUT.format(seconds="30"),
+        ),
         ("", 2.5, COMMAND_TIMED_OUT.format(seconds="2.5")),
     ],
 )
@@ -202,7 +213,11 @@ async def test_timeout_is_explained(partial: str, timeout: float, expected_outpu
 
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (30, 30.0, 2.5, 0.25, 120.04)] == [
-        "30", "30", "2.5", "0.2", "120"
+        "30",
+        "30",
+        "2.5",
+        "0.2",
+        "120",
     ]
 
 

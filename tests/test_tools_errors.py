@@ -136,8 +136,13 @@ def _cases() -> list[Case]:
             native(tool_call_from_json("count", "[1]", "call_1")),
             e.MALFORMED_JSON.format(tool="count", detail="got a JSON list instead of an object"),
         ),
-        Case("native", "truncated", native(text="I will", finish_reason="length"),
-             e.TRUNCATED_REPLY, truncated=True),
+        Case(
+            "native",
+            "truncated",
+            native(text="I will", finish_reason="length"),
+            e.TRUNCATED_REPLY,
+            truncated=True,
+        ),
     ]
 
     def fn(name: str, *params: tuple[str, str]) -> str:
@@ -165,16 +170,31 @@ def _cases() -> list[Case]:
     cases += [
         Case("xml", name, xml(body), e.MALFORMED_XML.format(problem=problem, syntax=xml_syntax))
         for name, body, problem in [
-            ("unclosed_function", "<function=count>\n<parameter=n>1</parameter>\n",
-             e.XML_UNCLOSED_FUNCTION.format(name="count")),
-            ("unclosed_parameter", "<function=count>\n<parameter=n>1\n</function>",
-             e.XML_UNCLOSED_PARAMETER.format(name="n")),
-            ("missing_function_name", "<function=>\n<parameter=n>1</parameter>\n</function>",
-             e.XML_MISSING_FUNCTION_NAME),
-            ("missing_parameter_name", "<function=count>\n<parameter=>1</parameter>\n</function>",
-             e.XML_MISSING_PARAMETER_NAME),
-            ("stray_text", "<function=count>\nn=1\n</function>",
-             e.XML_STRAY_TEXT.format(name="count", text="n=1")),
+            (
+                "unclosed_function",
+                "<function=count>\n<parameter=n>1</parameter>\n",
+                e.XML_UNCLOSED_FUNCTION.format(name="count"),
+            ),
+            (
+                "unclosed_parameter",
+                "<function=count>\n<parameter=n>1\n</function>",
+                e.XML_UNCLOSED_PARAMETER.format(name="n"),
+            ),
+            (
+                "missing_function_name",
+                "<function=>\n<parameter=n>1</parameter>\n</function>",
+                e.XML_MISSING_FUNCTION_NAME,
+            ),
+            (
+                "missing_parameter_name",
+                "<function=count>\n<parameter=>1</parameter>\n</function>",
+                e.XML_MISSING_PARAMETER_NAME,
+            ),
+            (
+                "stray_text",
+                "<function=count>\nn=1\n</function>",
+                e.XML_STRAY_TEXT.format(name="count", text="n=1"),
+            ),
         ]
     ]
     cases += [
@@ -184,9 +204,13 @@ def _cases() -> list[Case]:
             xml(fn("count", ("n", "1"), ("n", "2"))),
             e.DUPLICATE_ARGUMENT.format(argument="n", tool="count"),
         ),
-        Case("xml", "truncated",
-             Completion(text="<function=count>\n<parameter=n>1", finish_reason="length"),
-             e.TRUNCATED_REPLY, truncated=True),
+        Case(
+            "xml",
+            "truncated",
+            Completion(text="<function=count>\n<parameter=n>1", finish_reason="length"),
+            e.TRUNCATED_REPLY,
+            truncated=True,
+        ),
     ]
 
     cases += [
@@ -208,13 +232,20 @@ def _cases() -> list[Case]:
     ]
     block_syntax = _syntax("bash_block")
     cases += [
-        Case("bash_block", name, completion,
-             e.MALFORMED_BLOCK.format(problem=problem, syntax=block_syntax))
+        Case(
+            "bash_block",
+            name,
+            completion,
+            e.MALFORMED_BLOCK.format(problem=problem, syntax=block_syntax),
+        )
         for name, completion, problem in [
             ("unclosed_block", Completion(text="Run it.\n```bash\ncount 1\n"), e.BLOCK_UNCLOSED),
             ("empty_block", block(""), e.BLOCK_EMPTY),
-            ("bad_quotes", block("count 1 'label"),
-             e.BLOCK_BAD_QUOTES.format(detail="No closing quotation")),
+            (
+                "bad_quotes",
+                block("count 1 'label"),
+                e.BLOCK_BAD_QUOTES.format(detail="No closing quotation"),
+            ),
         ]
     ]
     cases += [
@@ -238,22 +269,39 @@ def _cases() -> list[Case]:
             block("edit /a 1 text=one\ntwo"),
             e.DUPLICATE_ARGUMENT.format(argument="text", tool="edit"),
         ),
-        Case("bash_block", "truncated",
-             Completion(text="```bash\ncount 1", finish_reason="length"),
-             e.TRUNCATED_REPLY, truncated=True),
+        Case(
+            "bash_block",
+            "truncated",
+            Completion(text="```bash\ncount 1", finish_reason="length"),
+            e.TRUNCATED_REPLY,
+            truncated=True,
+        ),
     ]
 
     single = (BashTool(),)
     single_syntax = _syntax("bash_block", list(single))
     cases += [
-        Case("bash_block", "single_tool/no_action", Completion(text="Done?"),
-             e.NO_ACTION.format(syntax=single_syntax), tools=single),
-        Case("bash_block", "single_tool/multiple_actions",
-             Completion(text="```bash\nls\n```\n```\npwd\n```"),
-             e.MULTIPLE_ACTIONS.format(count=2, syntax=single_syntax), tools=single),
-        Case("bash_block", "single_tool/unclosed_block", Completion(text="```bash\nls\n"),
-             e.MALFORMED_BLOCK.format(problem=e.BLOCK_UNCLOSED, syntax=single_syntax),
-             tools=single),
+        Case(
+            "bash_block",
+            "single_tool/no_action",
+            Completion(text="Done?"),
+            e.NO_ACTION.format(syntax=single_syntax),
+            tools=single,
+        ),
+        Case(
+            "bash_block",
+            "single_tool/multiple_actions",
+            Completion(text="```bash\nls\n```\n```\npwd\n```"),
+            e.MULTIPLE_ACTIONS.format(count=2, syntax=single_syntax),
+            tools=single,
+        ),
+        Case(
+            "bash_block",
+            "single_tool/unclosed_block",
+            Completion(text="```bash\nls\n"),
+            e.MALFORMED_BLOCK.format(problem=e.BLOCK_UNCLOSED, syntax=single_syntax),
+            tools=single,
+        ),
     ]
     return cases
 

@@ -43,7 +43,7 @@ CALLS = {
         },
     ),
     "required_only_quotes": ToolCall(
-        name="edit", arguments={"path": "/a.py", "line": 1, "text": "it's \"quoted\" `x`"}
+        name="edit", arguments={"path": "/a.py", "line": 1, "text": 'it\'s "quoted" `x`'}
     ),
     "empty_string_and_list": ToolCall(
         name="edit",
@@ -52,9 +52,7 @@ CALLS = {
     "text_edges": ToolCall(
         name="edit", arguments={"path": "/a.py", "line": 3, "text": "\n  indented\n\n"}
     ),
-    "unicode": ToolCall(
-        name="edit", arguments={"path": "/é.py", "line": 2, "text": "naïve → ✓\n"}
-    ),
+    "unicode": ToolCall(name="edit", arguments={"path": "/é.py", "line": 2, "text": "naïve → ✓\n"}),
     "optional_omitted": ToolCall(name="count", arguments={"n": 3}),
     "optional_given": ToolCall(name="count", arguments={"n": 5, "label": "a <b> c"}),
     "no_arguments": ToolCall(name="submit", arguments={}),
@@ -108,7 +106,11 @@ def test_text_values_are_typed_after_parsing() -> None:
     )
     action = XmlFormat().parse(Completion(text=text), all_tools())
     assert action.call.arguments == {
-        "path": "/a", "line": 7, "dry_run": True, "view_range": [3, 4], "text": "x"
+        "path": "/a",
+        "line": 7,
+        "dry_run": True,
+        "view_range": [3, 4],
+        "text": "x",
     }
 
 
@@ -132,15 +134,19 @@ def test_xml_thought_and_trailing_text() -> None:
 
 
 def test_xml_keeps_inline_whitespace() -> None:
-    text = "<function=edit><parameter=path> /a </parameter><parameter=line>1</parameter>" \
+    text = (
+        "<function=edit><parameter=path> /a </parameter><parameter=line>1</parameter>"
         "<parameter=text>  two  </parameter></function>"
+    )
     action = XmlFormat().parse(Completion(text=text), all_tools())
     assert action.call.arguments == {"path": " /a ", "line": 1, "text": "  two  "}
 
 
 def test_xml_value_may_hold_closing_tag_not_at_a_boundary() -> None:
-    text = "<function=count>\n<parameter=n>1</parameter>\n<parameter=label>a</parameter>b" \
+    text = (
+        "<function=count>\n<parameter=n>1</parameter>\n<parameter=label>a</parameter>b"
         "</parameter>\n</function>"
+    )
     action = XmlFormat().parse(Completion(text=text), all_tools())
     assert action.call.arguments == {"n": 1, "label": "a</parameter>b"}
 
@@ -177,7 +183,9 @@ def test_bash_block_command_line_shapes() -> None:
     assert parse("count 3 'a\nb'") == {"n": 3, "label": "a\nb"}
     # The last string argument may follow verbatim; positional words fill the others in order.
     assert parse("edit /a.py 9\nline one\n  'line' \"two\"") == {
-        "path": "/a.py", "line": 9, "text": "line one\n  'line' \"two\"",
+        "path": "/a.py",
+        "line": 9,
+        "text": "line one\n  'line' \"two\"",
     }
     # A blank line before the closing fence is not a verbatim argument.
     assert parse("span 1 2\n") == {"start": 1, "end": 2}
@@ -306,9 +314,7 @@ def test_registry() -> None:
         assert format.native == (name == "native")
     with pytest.raises(ValueError) as caught:
         get_format("json")
-    assert str(caught.value) == UNKNOWN_FORMAT.format(
-        name="json", valid="bash_block, native, xml"
-    )
+    assert str(caught.value) == UNKNOWN_FORMAT.format(name="json", valid="bash_block, native, xml")
 
 
 def test_instructions_mention_every_tool() -> None:

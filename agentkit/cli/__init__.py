@@ -26,7 +26,9 @@ DEFAULT_EXAMPLES_DIR = Path.home() / ".cache" / "agentkit" / "examples"
 def run(
     dataset: Annotated[
         Path | None,
-        typer.Option(help="SWE-bench-format dataset (JSONL or JSON). Default: the bundled examples."),
+        typer.Option(
+            help="SWE-bench-format dataset (JSONL or JSON). Default: the bundled examples."
+        ),
     ] = None,
     task: Annotated[
         list[str] | None,
@@ -43,10 +45,13 @@ def run(
         ),
     ] = "gold",
     runtime: Annotated[
-        str, typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir).")
+        str,
+        typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir)."),
     ] = "docker",
     output: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("runs"),
-    run_id: Annotated[str | None, typer.Option(help="Run name (default: scaffold + backend).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run name (default: scaffold + backend).")
+    ] = None,
     rerun: Annotated[bool, typer.Option(help="Run tasks again even if already graded.")] = False,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox; write each trajectory, patch and graded

@@ -142,7 +142,12 @@ async def _run_one(
                 show(f"step {step.index + 1} ({action})")
 
             agent = Agent(
-                config, backend, runtime, tools, trajectory_path=out / "trajectory.json", on_step=on_step
+                config,
+                backend,
+                runtime,
+                tools,
+                trajectory_path=out / "trajectory.json",
+                on_step=on_step,
             )
             trajectory = await agent.run(task)
         write_text_atomic(out / "patch.diff", trajectory.submission or "")
@@ -177,7 +182,9 @@ def make_backend(spec: str, task: Task, config: ScaffoldConfig, tools: list[Tool
     if kind == "gold":
         if not task.patch.strip():
             raise UserFacingError(f"{task.instance_id} has no reference patch to replay.")
-        return GoldBackend(task.patch, get_format(config.call_format), tools, config.submit_sentinel)
+        return GoldBackend(
+            task.patch, get_format(config.call_format), tools, config.submit_sentinel
+        )
     if kind == "scripted":
         return ScriptedBackend(_load_replies(Path(argument)))
     raise UserFacingError(
@@ -249,5 +256,3 @@ def _write_run_report(run_dir: Path, run_id: str, results: list[TaskResult]) -> 
         "schema_version": 2,
     }
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
-
-

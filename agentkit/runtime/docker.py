@@ -145,11 +145,14 @@ class DockerRuntime(ShellRuntime):
                 host_config=host_config,
             )["Id"]
         except docker.errors.ImageNotFound as exc:
-            raise SandboxError(f"image {self.image!r} not found (images cannot be pulled "
-                               f"here; build it first): {exc.explanation}") from exc
+            raise SandboxError(
+                f"image {self.image!r} not found (images cannot be pulled "
+                f"here; build it first): {exc.explanation}"
+            ) from exc
         except docker.errors.APIError as exc:
-            raise SandboxError(f"could not create a container from {self.image!r}: "
-                               f"{exc.explanation or exc}") from exc
+            raise SandboxError(
+                f"could not create a container from {self.image!r}: {exc.explanation or exc}"
+            ) from exc
         cleanup.track(cid, self.name)
         try:
             # Attach before start: there is no moment when the container runs without the binding.
@@ -157,8 +160,9 @@ class DockerRuntime(ShellRuntime):
             api.start(cid)
         except docker.errors.APIError as exc:
             cleanup.remove_container(client, cid)
-            raise SandboxError(f"could not start a container from {self.image!r}: "
-                               f"{exc.explanation or exc}") from exc
+            raise SandboxError(
+                f"could not start a container from {self.image!r}: {exc.explanation or exc}"
+            ) from exc
         self._client = client
         self.container_id = cid
 
@@ -198,7 +202,9 @@ class DockerRuntime(ShellRuntime):
         except docker.errors.NotFound:
             pass  # auto-removed after it stopped; the engine's event log may still say why
         events = self._client.api.events(
-            since=int(self._started_at) - 1, until=int(time.time()) + 1, decode=True,
+            since=int(self._started_at) - 1,
+            until=int(time.time()) + 1,
+            decode=True,
             filters={"container": self.container_id},
         )
         reason = "it was removed"
@@ -210,7 +216,8 @@ class DockerRuntime(ShellRuntime):
                 code = event.get("Actor", {}).get("Attributes", {}).get("exitCode", "?")
                 reason = f"it exited with code {code}" + (
                     " (killed: SIGKILL, by `docker kill`, the memory limit or the engine)"
-                    if code == "137" else ""
+                    if code == "137"
+                    else ""
                 )
         return reason
 
@@ -235,8 +242,16 @@ class DockerRuntime(ShellRuntime):
         if self.container_id is None:
             return
         proc = await asyncio.create_subprocess_exec(
-            "docker", "exec", self.container_id, "bash", "-c", GROUP_SIGNAL_SCRIPT, "bash",
-            str(int(sig)), str(pgid), "1" if spare_leader else "0",
+            "docker",
+            "exec",
+            self.container_id,
+            "bash",
+            "-c",
+            GROUP_SIGNAL_SCRIPT,
+            "bash",
+            str(int(sig)),
+            str(pgid),
+            "1" if spare_leader else "0",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -254,8 +269,21 @@ class DockerRuntime(ShellRuntime):
             await self._signal_group(sig, pidfile, False)
 
         return await run_oneshot(
-            ["docker", "exec", "-w", self.workdir, *env_flags, self.container_id,
-             "bash", *SHELL_FLAGS, "-c", STATELESS_WRAPPER, "bash", pidfile, command],
+            [
+                "docker",
+                "exec",
+                "-w",
+                self.workdir,
+                *env_flags,
+                self.container_id,
+                "bash",
+                *SHELL_FLAGS,
+                "-c",
+                STATELESS_WRAPPER,
+                "bash",
+                pidfile,
+                command,
+            ],
             timeout=timeout,
             on_timeout=on_timeout,
         )
@@ -315,7 +343,9 @@ class DockerRuntime(ShellRuntime):
         from docker.utils import decode_json_header
 
         api = self._client.api
-        res = api.head(api._url("/containers/{0}/archive", self.container_id), params={"path": path})
+        res = api.head(
+            api._url("/containers/{0}/archive", self.container_id), params={"path": path}
+        )
         if res.status_code == 404:
             return 0o644
         res.raise_for_status()

@@ -29,9 +29,7 @@ DEFAULT_OUTPUT_LIMIT = 16_000
 EMPTY_OK = "(command ran successfully and produced no output)"
 EMPTY_FAILED = "(command failed with exit code {exit_code} and produced no output)"
 EMPTY_TIMED_OUT = "(command produced no output before it was stopped)"
-BINARY_NOTE = (
-    "[binary output: {size} bytes not shown; pipe it through `xxd | head` or `file -` to inspect it]"
-)
+BINARY_NOTE = "[binary output: {size} bytes not shown; pipe it through `xxd | head` or `file -` to inspect it]"
 TRUNCATION_NOTE = (
     "[... {cut} characters cut from the middle of the output; narrow the command "
     "(grep, head, tail, sed -n) to see the part you need ...]"

@@ -140,7 +140,7 @@ class ShellSession:
             _SETUP
             + export_lines(self.env)
             + f"cd -- {quote(self.workdir)} || exit 97\n"
-            + 'printf \'%s\' "$__AK_FILE"\n'
+            + "printf '%s' \"$__AK_FILE\"\n"
             + f"printf '\\n__AK_{token}__%s\\n' \"$$\"\n"
         )
         try:

@@ -41,7 +41,7 @@ __all__ = [
 
 UNKNOWN_TOOL_NAME = "Unknown tool '{name}'. The known tools are: {valid}."
 
-_REGISTRY: Registry[Tool] = Registry(UNKNOWN_TOOL_NAME, (BashTool,))
+_REGISTRY: Registry[Tool] = Registry(UNKNOWN_TOOL_NAME, [BashTool])
 TOOLS = _REGISTRY.entries
 register_tool = _REGISTRY.register
 """Make a tool class available to :func:`get_tool` (usable as a class decorator)."""

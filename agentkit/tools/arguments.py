@@ -195,7 +195,9 @@ def _decode_json_strings(raw: dict[str, Any], error: ValidationError) -> dict[st
     changed = False
     for item in error.errors():
         name = item["loc"][0] if item["loc"] else None
-        value = raw.get(name) if isinstance(name, str) else None
+        if not isinstance(name, str):
+            continue
+        value = raw.get(name)
         if not isinstance(value, str):
             continue
         try:

@@ -35,7 +35,9 @@ __all__ = [
 
 UNKNOWN_FORMAT = "Unknown call format '{name}'. The known formats are: {valid}."
 
-_REGISTRY: Registry[CallFormat] = Registry(UNKNOWN_FORMAT, (NativeFormat, XmlFormat, BashBlockFormat))
+_REGISTRY: Registry[CallFormat] = Registry(
+    UNKNOWN_FORMAT, (NativeFormat, XmlFormat, BashBlockFormat)
+)
 FORMATS = _REGISTRY.entries
 register_format = _REGISTRY.register
 get_format = _REGISTRY.create

@@ -220,10 +220,14 @@ def _check_git(args: list[str]) -> Refusal | None:
         return None
     sub, rest = args[index], args[index + 1 :]
     if sub == "commit":
-        has_message = _has_short_flag(rest, "m") or _has_short_flag(rest, "F") or any(
-            a.startswith(("--message", "--file", "--reuse-message", "--no-edit", "--fixup"))
-            or a in ("-C",)
-            for a in rest
+        has_message = (
+            _has_short_flag(rest, "m")
+            or _has_short_flag(rest, "F")
+            or any(
+                a.startswith(("--message", "--file", "--reuse-message", "--no-edit", "--fixup"))
+                or a in ("-C",)
+                for a in rest
+            )
         )
         if not has_message:
             return Refusal("git commit", GIT_COMMIT_REASON, GIT_COMMIT_HINT)

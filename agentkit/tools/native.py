@@ -85,9 +85,7 @@ class NativeFormat(CallFormat):
         raw = call.arguments
         if RAW_ARGUMENTS_KEY in raw:
             raw = parse_arguments_json(str(raw[RAW_ARGUMENTS_KEY]), call.name)
-        return self._action(
-            call.name, raw, tools, call_id=call.id, thought=completion.text.strip()
-        )
+        return self._action(call.name, raw, tools, call_id=call.id, thought=completion.text.strip())
 
     def render(self, call: ToolCall, tools: Sequence[Tool], thought: str = "") -> Completion:
         """A reply carrying ``call``; a call without an id gets a fresh one, as an API gives."""

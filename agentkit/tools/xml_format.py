@@ -71,9 +71,7 @@ class XmlFormat(CallFormat):
         )
 
     def _malformed(self, problem: str) -> errors.ToolCallError:
-        return errors.ToolCallError(
-            errors.MALFORMED_XML.format(problem=problem, syntax=_SYNTAX)
-        )
+        return errors.ToolCallError(errors.MALFORMED_XML.format(problem=problem, syntax=_SYNTAX))
 
     def _parse(self, completion: Completion, tools: Sequence[Tool]) -> ParsedAction:
         text = completion.text

@@ -37,7 +37,7 @@ _CALENDAR_FIXED = _CALENDAR_BASE.replace(
     "    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)\n",
 )
 
-_TESTS_BASE = '''import datetime as dt
+_TESTS_BASE = """import datetime as dt
 
 import pytest
 
@@ -62,12 +62,14 @@ def test_add_months_clamps_day():
 def test_bad_month():
     with pytest.raises(ValueError):
         days_in_month(2024, 13)
-'''
+"""
 
-_TESTS_NEW = _TESTS_BASE.replace(
-    '@pytest.mark.parametrize("year", [1996, 2004, 2024])',
-    '@pytest.mark.parametrize("year", [1996, 2004, 2024, 1600, 2000])',
-) + '''
+_TESTS_NEW = (
+    _TESTS_BASE.replace(
+        '@pytest.mark.parametrize("year", [1996, 2004, 2024])',
+        '@pytest.mark.parametrize("year", [1996, 2004, 2024, 1600, 2000])',
+    )
+    + """
 
 def test_february_2000_has_29_days():
     assert days_in_month(2000, 2) == 29
@@ -75,7 +77,8 @@ def test_february_2000_has_29_days():
 
 def test_add_months_into_february_2000():
     assert add_months(dt.date(2000, 1, 31), 1) == dt.date(2000, 2, 29)
-'''
+"""
+)
 
 EXAMPLE = ExampleSpec(
     name="datekit",

@@ -48,7 +48,7 @@ _RECORDER_FIXED = _RECORDER_BASE.replace(
     "        self.tags = list(tags) if tags is not None else []\n",
 )
 
-_TESTS_BASE = '''from eventlog.recorder import Recorder
+_TESTS_BASE = """from eventlog.recorder import Recorder
 
 
 def test_record_event_carries_component_and_tags():
@@ -72,9 +72,11 @@ def test_add_tag_is_idempotent():
     recorder.add_tag("y")
     recorder.add_tag("y")
     assert recorder.tags == ["x", "y"]
-'''
+"""
 
-_TESTS_NEW = _TESTS_BASE + '''
+_TESTS_NEW = (
+    _TESTS_BASE
+    + """
 
 def test_default_tags_are_per_recorder():
     first = Recorder("billing")
@@ -88,7 +90,8 @@ def test_callers_tag_list_is_not_modified():
     shared = ["eu"]
     Recorder("billing", shared).add_tag("beta")
     assert shared == ["eu"]
-'''
+"""
+)
 
 EXAMPLE = ExampleSpec(
     name="eventlog",

@@ -158,7 +158,9 @@ def test_errors_name_the_line():
         loads("k = v\n")
 '''
 
-_TESTS_NEW = _TESTS_BASE + r'''
+_TESTS_NEW = (
+    _TESTS_BASE
+    + r"""
 
 def test_windows_path_keeps_backslashes():
     text = '[paths]\ndata = "C:\\\\new\\\\table"\n'
@@ -167,7 +169,8 @@ def test_windows_path_keeps_backslashes():
 
 def test_escaped_backslash_before_letter():
     assert loads('[a]\nk = "x\\\\n"\n')["a"]["k"] == "x\\n"
-'''
+"""
+)
 
 EXAMPLE = ExampleSpec(
     name="miniconf",

@@ -61,7 +61,7 @@ _PAGINATE_FIXED = _PAGINATE_BASE.replace(
     "    if total == 0:\n        return 1\n    return (total + per_page - 1) // per_page\n",
 )
 
-_TESTS_BASE = '''import pytest
+_TESTS_BASE = """import pytest
 
 from pagekit import PageOutOfRange, page_count, paginate
 
@@ -89,9 +89,11 @@ def test_invalid_arguments():
         page_count(10, 0)
     with pytest.raises(PageOutOfRange):
         paginate([1, 2, 3], 0)
-'''
+"""
 
-_TESTS_NEW = _TESTS_BASE + '''
+_TESTS_NEW = (
+    _TESTS_BASE
+    + """
 
 def test_exact_multiple_page_count():
     assert page_count(20, 10) == 2
@@ -107,7 +109,8 @@ def test_last_page_of_exact_multiple_has_no_next():
 def test_page_past_the_end_is_rejected():
     with pytest.raises(PageOutOfRange):
         paginate(list(range(20)), 3, per_page=10)
-'''
+"""
+)
 
 EXAMPLE = ExampleSpec(
     name="pagekit",

@@ -40,7 +40,7 @@ _INTERVALS_FIXED = _INTERVALS_BASE.replace(
     "            merged[-1] = (merged[-1][0], max(merged[-1][1], end))\n",
 )
 
-_TESTS_BASE = '''import pytest
+_TESTS_BASE = """import pytest
 
 from spans.intervals import merge, total_length
 
@@ -68,9 +68,9 @@ def test_reversed_interval_is_rejected():
 
 def test_total_length():
     assert total_length([(1, 3), (2, 4), (10, 10)]) == 5
-'''
+"""
 
-_NESTED_TESTS = '''from spans.intervals import merge, total_length
+_NESTED_TESTS = """from spans.intervals import merge, total_length
 
 
 def test_contained_interval_does_not_shrink_range():
@@ -83,7 +83,7 @@ def test_contained_then_overlapping():
 
 def test_total_length_with_nested_intervals():
     assert total_length([(0, 99), (10, 20)]) == 100
-'''
+"""
 
 EXAMPLE = ExampleSpec(
     name="spans",

@@ -57,10 +57,10 @@ _CONVERT_FIXED = _CONVERT_BASE.replace(
     "from units.table import DIMENSIONS\n",
     "from decimal import ROUND_HALF_UP, Decimal\n\nfrom units.table import DIMENSIONS\n",
 ).replace(
-    '''def _round(value: float, digits: int) -> float:
+    """def _round(value: float, digits: int) -> float:
     scale = 10**digits
     return int(value * scale) / scale
-''',
+""",
     '''def _round(value: float, digits: int) -> Decimal:
     """Round half away from zero on the shortest decimal form of ``value`` (what users read),
     not on its binary approximation."""
@@ -68,7 +68,7 @@ _CONVERT_FIXED = _CONVERT_BASE.replace(
 ''',
 )
 
-_TESTS_BASE = '''import pytest
+_TESTS_BASE = """import pytest
 
 from units.convert import UnitError, convert, display, format_quantity
 
@@ -91,9 +91,11 @@ def test_unknown_unit():
 def test_dimensions_must_match():
     with pytest.raises(UnitError):
         convert(1, "kg", "m")
-'''
+"""
 
-_TESTS_NEW = _TESTS_BASE + '''
+_TESTS_NEW = (
+    _TESTS_BASE
+    + """
 
 def test_metre_in_feet_rounds_to_nearest():
     assert display(1, "m", "ft") == "3.3 ft"
@@ -106,7 +108,8 @@ def test_half_rounds_away_from_zero():
 
 def test_half_inch_in_centimetres():
     assert display(0.5, "in", "cm") == "1.3 cm"
-'''
+"""
+)
 
 EXAMPLE = ExampleSpec(
     name="units",
