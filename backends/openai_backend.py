@@ -1,0 +1,411 @@
+"""A backend for any server that speaks the OpenAI chat-completions API: OpenAI itself, vLLM,
+SGLang, llama.cpp's server, a litellm proxy.
+
+With ``request_token_ids`` the backend asks a vLLM server for the exact token ids of the prompt
+and of the reply and for the reply's per-token logprobs. Training reads those as they are (it must
+never re-tokenize what the model generated), so when they are asked for and the server does not
+send them, the call fails loudly instead of returning a completion without them.
+
+Retries (connection errors, timeouts, HTTP 408/409/429/5xx) are done here, with
+:mod:`agentkit.backends.retry`; the ``openai`` client's own retries are turned off so that one
+policy, one set of messages and one place decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.backend import BackendError, ContextExceeded
+from agentkit.backends.retry import RetryPolicy, with_retries
+from agentkit.tools.native import RAW_ARGUMENTS_KEY, tool_call_from_json
+from agentkit.types import (
+    Completion,
+    FinishReason,
+    Message,
+    SamplingParams,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+CONTEXT_ERROR_MARKERS = (
+    "maximum context length",
+    "context_length_exceeded",
+    "is longer than the maximum model length",
+    "max_model_len",
+)
+"""Substrings (lower case) by which OpenAI and vLLM say a prompt does not fit the model."""
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "abort": "error",
+    "error": "error",
+}
+
+
+class OpenAIConfig(BaseModel):
+    """Where the server is, which model to ask, and how patiently.
+
+    ``api_key_env`` names the environment variable holding the key (the key itself never sits in
+    a config, so configs and trajectories can be shared). A missing variable is fine for local
+    servers, which ignore the key; the client is then given the placeholder ``EMPTY``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["openai"] = "openai"
+    model: str
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(default=600.0, gt=0)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    request_token_ids: bool = False
+    """vLLM only: ask for prompt and completion token ids and per-token logprobs."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Extra request fields for servers with their own (vLLM: ``chat_template_kwargs``, ...)."""
+    cost_per_1k_input_tokens: float = Field(default=0.0, ge=0)
+    cost_per_1k_output_tokens: float = Field(default=0.0, ge=0)
+
+
+class OpenAIBackend:
+    """:class:`agentkit.backend.Backend` over ``openai.AsyncOpenAI``.
+
+    One client per backend, made on first use (so the ``openai`` import is paid only by those who
+    use it, and the client belongs to the event loop that uses it) and closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        config: OpenAIConfig,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        """``sleep`` waits between retries; tests pass one that records the waits instead."""
+        self.config = config
+        self._client: AsyncOpenAI | None = None
+        self._sleep = sleep
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    async def complete(
+        self,
+        messages: list[Message],
+        tools: list[ToolSpec],
+        params: SamplingParams | None = None,
+    ) -> Completion:
+        request = self.build_request(messages, tools, params)
+        client = self._get_client()
+        import openai
+
+        async def call() -> Any:
+            return await client.chat.completions.create(**request)
+
+        try:
+            response = await with_retries(
+                call,
+                policy=self.config.retry,
+                is_retryable=_is_retryable,
+                describe=self._describe_failure,
+                retry_after=_retry_after,
+                sleep=self._sleep,
+            )
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from exc
+        except openai.OpenAIError as exc:
+            raise BackendError(f"The request to {self.base_url} failed: {exc}") from exc
+        return self.parse_response(response)
+
+    # -- request --------------------------------------------------------------------------------
+
+    def build_request(
+        self, messages: list[Message], tools: list[ToolSpec], params: SamplingParams | None
+    ) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` for one call (no I/O: testable)."""
+        request: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [message_to_openai(m) for m in messages],
+        }
+        if tools:
+            request["tools"] = [tool_to_openai(t) for t in tools]
+        extra_body = dict(self.config.extra_body)
+        if params is not None:
+            request.update(self._sampling(params, extra_body))
+        if self.config.request_token_ids:
+            request["logprobs"] = True
+            extra_body["return_token_ids"] = True
+        if extra_body:
+            request["extra_body"] = extra_body
+        return request
+
+    def _sampling(self, params: SamplingParams, extra_body: dict[str, Any]) -> dict[str, Any]:
+        if params.n != 1:
+            raise BackendError(
+                f"n={params.n} is not supported: the agent loop takes one reply per call. "
+                "Run several trajectories to sample several answers."
+            )
+        fields: dict[str, Any] = {}
+        for name in ("temperature", "top_p", "max_tokens", "stop", "seed"):
+            value = getattr(params, name)
+            if value is not None:
+                fields[name] = value
+        if params.top_k is not None:
+            if not self.config.request_token_ids:
+                raise BackendError(
+                    "top_k is not supported by the OpenAI API; leave it unset, or, for a vLLM "
+                    "server (which accepts it), set request_token_ids: true in the backend config."
+                )
+            extra_body["top_k"] = params.top_k
+        return fields
+
+    # -- response -------------------------------------------------------------------------------
+
+    def parse_response(self, response: Any) -> Completion:
+        """Turn a ``ChatCompletion`` into a :class:`Completion` (no I/O: testable)."""
+        if not response.choices:
+            raise BackendError(f"The server at {self.base_url} answered with no choices.")
+        choice = response.choices[0]
+        message = choice.message
+        calls = [
+            tool_call_from_json(call.function.name, call.function.arguments or "", call.id)
+            for call in (message.tool_calls or [])
+            if getattr(call, "function", None) is not None
+        ]
+        usage = Usage(
+            prompt_tokens=(response.usage.prompt_tokens or 0) if response.usage else 0,
+            completion_tokens=(response.usage.completion_tokens or 0) if response.usage else 0,
+        )
+        completion = Completion(
+            text=message.content or "",
+            tool_calls=calls,
+            finish_reason=_finish_reason(choice.finish_reason, bool(calls)),
+            usage=usage,
+            cost=(
+                usage.prompt_tokens * self.config.cost_per_1k_input_tokens
+                + usage.completion_tokens * self.config.cost_per_1k_output_tokens
+            )
+            / 1000,
+            model=response.model,
+        )
+        if self.config.request_token_ids:
+            self._attach_tokens(completion, response, choice)
+        return completion
+
+    def _attach_tokens(self, completion: Completion, response: Any, choice: Any) -> None:
+        prompt_ids = getattr(response, "prompt_token_ids", None)
+        completion_ids = getattr(choice, "token_ids", None)
+        content = choice.logprobs.content if choice.logprobs is not None else None
+        if prompt_ids is None or completion_ids is None or content is None:
+            missing = [
+                name
+                for name, value in (
+                    ("prompt_token_ids", prompt_ids),
+                    ("choices[0].token_ids", completion_ids),
+                    ("choices[0].logprobs.content", content),
+                )
+                if value is None
+            ]
+            raise BackendError(
+                f"Asked the server at {self.base_url} for token ids and logprobs, but its reply "
+                f"has no {', '.join(missing)}: the server is not vLLM, or a vLLM too old to "
+                "support return_token_ids. Use a recent vLLM, or set request_token_ids: false "
+                "(the trajectory then has no token ids for training)."
+            )
+        completion.prompt_token_ids = list(prompt_ids)
+        completion.completion_token_ids = list(completion_ids)
+        completion.logprobs = [entry.logprob for entry in content]
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    def _describe_failure(self, exc: BaseException, attempts: int, seconds: float) -> str:
+        import openai
+
+        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"
+        if isinstance(exc, openai.APITimeoutError):
+            return (
+                f"The server at {self.base_url} did not answer within {self.config.timeout_s:g} s, "
+                f"{tries}: is it overloaded or stuck? Check its log, or raise timeout_s."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return (
+                f"No server answered at {self.base_url} {tries}: is it running, and is the "
+                f"address right? ({exc.__cause__ or exc})"
+            )
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            detail = _server_message(exc)
+            if status == 429:
+                return (
+                    f"The server at {self.base_url} kept refusing with HTTP 429 (rate limited) "
+                    f"{tries}: {detail}. Lower the number of parallel workers or check the "
+                    "account's limits."
+                )
+            return (
+                f"The server at {self.base_url} kept failing with HTTP {status} {tries}: "
+                f"{detail}. Check the server's log."
+            )
+        return f"The request to {self.base_url} failed {tries}: {exc}"
+
+    def _status_error(self, exc: Any) -> BackendError:
+        """A non-retryable HTTP error: a context overflow, or a request the server refuses."""
+        detail = _server_message(exc)
+        if _is_context_error(exc, detail):
+            return ContextExceeded(detail)
+        hint = {
+            401: f"check the API key in ${self.config.api_key_env}",
+            403: f"check the API key in ${self.config.api_key_env} and its permissions",
+            404: f"check the model name ({self.config.model!r}) and base_url",
+        }.get(exc.status_code, "check the model name and the request's parameters")
+        return BackendError(
+            f"The server at {self.base_url} refused the request with HTTP {exc.status_code}: "
+            f"{detail} ({hint})."
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _get_client(self) -> AsyncOpenAI:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                api_key=os.environ.get(self.config.api_key_env) or "EMPTY",
+                base_url=self.base_url,
+                timeout=self.config.timeout_s,
+                max_retries=0,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (its connection pool); the backend may be used again after."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def __aenter__(self) -> OpenAIBackend:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        """The config as recorded in trajectories; the key's value is never part of it."""
+        return self.config.model_dump(mode="json")
+
+
+# -- conversion (pure) --------------------------------------------------------------------------
+
+
+def message_to_openai(message: Message) -> dict[str, Any]:
+    """One :class:`Message` in the chat-completions wire format."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["tool_calls"] = [tool_call_to_openai(call) for call in message.tool_calls]
+        # A reply that was only a call had no content; send it back as it came (null), so a
+        # server's chat template renders the turn as the model produced it.
+        if not message.content:
+            out["content"] = None
+    return out
+
+
+def tool_call_to_openai(call: ToolCall) -> dict[str, Any]:
+    """Arguments go back as a JSON string; malformed ones exactly as the model wrote them."""
+    raw = call.arguments.get(RAW_ARGUMENTS_KEY)
+    arguments = raw if isinstance(raw, str) else json.dumps(call.arguments, ensure_ascii=False)
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": arguments},
+    }
+
+
+def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": tool.name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def _finish_reason(reason: str | None, has_calls: bool) -> FinishReason:
+    if reason is None:
+        return "tool_calls" if has_calls else "stop"
+    return _FINISH_REASONS.get(reason, "stop")
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
+    return False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The server's requested wait (``retry-after-ms`` or ``Retry-After``: seconds or a date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        with contextlib.suppress(ValueError):  # unreadable: fall back to Retry-After
+            return float(millis) / 1000
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def _server_message(exc: Any) -> str:
+    """The server's own words: ``{"error": {"message": ...}}`` (OpenAI, new vLLM) or
+    ``{"message": ...}`` (older vLLM), else the client's summary."""
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(exc.message)
+
+
+def _is_context_error(exc: Any, detail: str) -> bool:
+    if exc.status_code not in (400, 413, 422):
+        return False
+    text = f"{detail} {getattr(exc, 'code', '') or ''}".lower()
+    return any(marker in text for marker in CONTEXT_ERROR_MARKERS)
