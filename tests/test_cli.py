@@ -131,3 +131,31 @@ def test_gold_run_in_docker_resolves_every_bundled_task(dataset, tmp_path):
     assert result.exit_code == 0, result.output
     run_report = json.loads((tmp_path / "mini__gold" / "report.json").read_text())
     assert run_report["resolved_instances"] == len(load_tasks(dataset)) >= 5
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(dataset, tmp_path):
+    """SIGINT in the middle of a real run: a clear message, finished tasks on disk, and the same
+    command finishes the rest without redoing them."""
+    import signal
+    import time
+
+    command = [sys.executable, "-m", "agentkit.cli", "run", "--dataset", str(dataset),
+               "--runtime", "local", "--output", str(tmp_path)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run_dir = tmp_path / "mini__gold"
+    deadline = time.monotonic() + 120
+    while not list(run_dir.glob("*/report.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    assert "Interrupted" in output and "Traceback" not in output
+    finished = {p.parent.name for p in run_dir.glob("*/report.json")}
+    assert finished and len(finished) < len(load_tasks(dataset))
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    text = " ".join(rerun.stdout.split())
+    assert text.count("already done") == len(finished)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["resolved_instances"] == len(load_tasks(dataset))

@@ -1,0 +1,5 @@
+"""``python -m agentkit.cli``: the same as the ``agentkit`` command."""
+
+from agentkit.cli import main
+
+main()
