@@ -14,18 +14,15 @@ policy, one set of messages and one place decides.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import json
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.backend import BackendError, ContextExceeded
-from agentkit.backends.retry import RetryPolicy, with_retries
+from agentkit.backends.retry import RetryPolicy, retry_after_seconds, with_retries
 from agentkit.tools.native import RAW_ARGUMENTS_KEY, tool_call_from_json
 from agentkit.types import (
     Completion,
@@ -369,26 +366,9 @@ def _is_retryable(exc: BaseException) -> bool:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    """The server's requested wait (``retry-after-ms`` or ``Retry-After``: seconds or a date)."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    millis = headers.get("retry-after-ms")
-    if millis:
-        with contextlib.suppress(ValueError):  # unreadable: fall back to Retry-After
-            return float(millis) / 1000
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(headers) if headers is not None else None
 
 
 def _server_message(exc: Any) -> str:

@@ -15,9 +15,11 @@ how long, and what to check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import random as _random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,3 +90,23 @@ async def with_retries(
             requested = retry_after(exc) if retry_after is not None else None
             await sleep(policy.delay(attempt, random(), requested))
             attempt += 1
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait a server asks for: ``retry-after-ms`` (OpenAI's), else ``Retry-After`` as seconds
+    or as an HTTP date. ``None`` when there is none or it cannot be read. ``headers`` must look
+    names up case-insensitively, as HTTP clients' header maps do."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        with contextlib.suppress(ValueError):  # unreadable: fall back to Retry-After
+            return max(0.0, float(millis) / 1000)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
