@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 """Bump when the build recipe changes so that cached builds are rebuilt."""
 
 MARKER_FILE = "agentkit_tiny_model.json"
@@ -291,7 +291,7 @@ def _filler(rng: random.Random) -> str:
         return ""
     text = _CORPUS + (__doc__ or "")
     start = rng.randrange(len(text) // 2)
-    return "\n\n" + text[start : start + rng.randrange(100, 1500)]
+    return "\n\n" + text[start : start + rng.randrange(100, 1200)]
 
 
 def _assistant_mask(tokenizer: Any, messages: list[dict[str, Any]]) -> tuple[list[int], list[int]]:
@@ -331,17 +331,26 @@ def _teach_tool_calls(model: Any, tokenizer: Any, *, seed: int, steps: int = 120
     import torch
 
     rng = random.Random(seed)
-    examples = [_assistant_mask(tokenizer, _conversation(rng)) for _ in range(48)]
+    examples = sorted(
+        (_assistant_mask(tokenizer, _conversation(rng)) for _ in range(48)),
+        key=lambda example: len(example[0]),
+    )
+    batch_size = 4
+    # Batches of similar lengths (little padding), visited in a seeded random order.
+    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
     pad = tokenizer.pad_token_id
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
-    batch_size = 8
-    for step in range(steps):
-        batch = [examples[(step * batch_size + k) % len(examples)] for k in range(batch_size)]
+    order: list[int] = []
+    for _ in range(steps):
+        if not order:
+            order = list(range(len(batches)))
+            rng.shuffle(order)
+        batch = batches[order.pop()]
         width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((batch_size, width), pad, dtype=torch.long)
-        labels = torch.full((batch_size, width), -100, dtype=torch.long)
-        attention = torch.zeros((batch_size, width), dtype=torch.long)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
         for row, (ids, mask) in enumerate(batch):
             input_ids[row, : len(ids)] = torch.tensor(ids)
             attention[row, : len(ids)] = 1

@@ -1,0 +1,312 @@
+"""The litellm backend over real HTTP.
+
+No model provider is reachable from the test machines, so these tests talk to a small
+OpenAI-compatible stub server started in a thread (a stand-in, named as such: the subject is the
+backend's request building, error mapping, retries and cost accounting through litellm's real
+``openai/`` provider and HTTP stack, not the model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from agentkit.backend import BackendError, ContextExceeded
+from agentkit.backends.litellm_backend import LiteLLMBackend, LiteLLMConfig
+from agentkit.types import Message, SamplingParams, ToolSpec
+
+KEY_ENV = "AGENTKIT_TEST_LITELLM_KEY"
+BASH = ToolSpec(
+    name="bash",
+    description="Run a command.",
+    parameters={"type": "object", "properties": {"command": {"type": "string"}}},
+)
+HELLO = [Message(role="user", content="hi")]
+
+
+class StubServer:
+    """Answers each POST with the next scripted ``(status, json body)`` and records requests."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, Any]]] = []
+        self.requests: list[dict[str, Any]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                """Quiet: the test output is the report."""
+
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                stub.requests.append(json.loads(self.rfile.read(length)))
+                status, payload = (
+                    stub.script.pop(0)
+                    if stub.script
+                    else (500, {"error": {"message": "the stub has no scripted answer left"}})
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status == 429:
+                    self.send_header("Retry-After", "0.25")
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reply(
+    content: str | None = "hello",
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    finish: str = "stop",
+    choice: dict[str, Any] | None = None,
+    top: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, **(choice or {})}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200},
+    }
+    body.update(top or {})
+    return body
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubServer]:
+    server = StubServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def waits() -> list[float]:
+    return []
+
+
+@pytest.fixture()
+def backend(
+    stub: StubServer, waits: list[float], monkeypatch: pytest.MonkeyPatch
+) -> LiteLLMBackend:
+    monkeypatch.setenv(KEY_ENV, "sk-test")
+    stub.script.clear()
+    stub.requests.clear()
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    config = LiteLLMConfig(
+        model="openai/gpt-4o-mini", api_base=stub.url, api_key_env=KEY_ENV, max_retries=2
+    )
+    return LiteLLMBackend(config, sleep=record)
+
+
+def test_importing_backends_does_not_import_litellm() -> None:
+    code = (
+        "import sys\n"
+        "import agentkit.backends\n"
+        "from agentkit.backends.litellm_backend import LiteLLMBackend, LiteLLMConfig\n"
+        "LiteLLMBackend(LiteLLMConfig(model='openai/gpt-4o-mini'))\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+async def test_plain_reply_with_cost(backend: LiteLLMBackend, stub: StubServer) -> None:
+    stub.script.append((200, reply("hello there")))
+    completion = await backend.complete(HELLO, [], SamplingParams(temperature=0.2, max_tokens=9))
+    assert completion.text == "hello there"
+    assert completion.finish_reason == "stop"
+    assert completion.usage.prompt_tokens == 1000
+    assert completion.usage.completion_tokens == 200
+    assert completion.tool_calls == []
+    # gpt-4o-mini is in litellm's bundled price list: a known, positive price.
+    import litellm
+
+    expected = sum(
+        litellm.cost_per_token(
+            model="openai/gpt-4o-mini", prompt_tokens=1000, completion_tokens=200
+        )
+    )
+    assert completion.cost == pytest.approx(expected)
+    assert completion.cost > 0
+    assert backend.total_cost == pytest.approx(expected)
+    request = stub.requests[-1]
+    assert request["model"] == "gpt-4o-mini"
+    assert request["messages"] == [{"role": "user", "content": "hi"}]
+    assert request["temperature"] == 0.2
+    assert request["max_tokens"] == 9
+    assert backend.describe()["total_cost"] == pytest.approx(expected)
+    assert "sk-test" not in json.dumps(backend.describe())
+
+    stub.script.append((200, reply("again")))
+    await backend.complete(HELLO, [])
+    assert backend.total_cost == pytest.approx(2 * expected)
+
+
+async def test_tool_call_round_trip(backend: LiteLLMBackend, stub: StubServer) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "bash", "arguments": '{"command": "ls"}'},
+    }
+    stub.script.append((200, reply(None, tool_calls=[call], finish="tool_calls")))
+    completion = await backend.complete(HELLO, [BASH])
+    assert completion.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments, c.id) for c in completion.tool_calls] == [
+        ("bash", {"command": "ls"}, "call_1")
+    ]
+    assert stub.requests[-1]["tools"][0]["function"]["name"] == "bash"
+
+    # The call and its result go back in the OpenAI shape on the next turn.
+    history = [
+        *HELLO,
+        Message(role="assistant", content="", tool_calls=completion.tool_calls),
+        Message(role="tool", content="README.md", tool_call_id="call_1"),
+    ]
+    stub.script.append((200, reply("done")))
+    await backend.complete(history, [BASH])
+    sent = stub.requests[-1]["messages"]
+    assert sent[1]["tool_calls"][0]["function"] == {
+        "name": "bash",
+        "arguments": '{"command": "ls"}',
+    }
+    assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "README.md"}
+
+
+async def test_malformed_tool_arguments_are_kept_for_a_format_error(
+    backend: LiteLLMBackend, stub: StubServer
+) -> None:
+    call = {"id": "c", "type": "function", "function": {"name": "bash", "arguments": "{oops"}}
+    stub.script.append((200, reply(None, tool_calls=[call], finish="tool_calls")))
+    completion = await backend.complete(HELLO, [BASH])
+    assert completion.tool_calls[0].arguments == {"__raw_arguments__": "{oops"}
+
+
+async def test_rate_limit_is_retried(
+    backend: LiteLLMBackend, stub: StubServer, waits: list[float]
+) -> None:
+    stub.script += [
+        (429, {"error": {"message": "slow down", "type": "rate_limit"}}),
+        (200, reply()),
+    ]
+    completion = await backend.complete(HELLO, [])
+    assert completion.text == "hello"
+    assert len(stub.requests) == 2
+    assert waits == [pytest.approx(0.25)]  # the server's Retry-After
+
+
+async def test_persistent_server_error_becomes_backend_error(
+    backend: LiteLLMBackend, stub: StubServer, waits: list[float]
+) -> None:
+    stub.script += [(500, {"error": {"message": "engine crashed"}})] * 3
+    with pytest.raises(BackendError) as info:
+        await backend.complete(HELLO, [])
+    assert not isinstance(info.value, ContextExceeded)
+    message = str(info.value)
+    assert "after 3 attempts" in message
+    assert "engine crashed" in message
+    assert "HTTP 500" in message
+    assert len(stub.requests) == 3
+    assert len(waits) == 2
+
+
+async def test_context_overflow_is_context_exceeded(
+    backend: LiteLLMBackend, stub: StubServer
+) -> None:
+    error = {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 9000 tokens.",
+            "type": "invalid_request_error",
+            "code": "context_length_exceeded",
+        }
+    }
+    stub.script.append((400, error))
+    with pytest.raises(ContextExceeded, match="maximum context length"):
+        await backend.complete(HELLO, [])
+    assert len(stub.requests) == 1  # never retried
+
+
+async def test_vllm_token_ids_are_kept(backend: LiteLLMBackend, stub: StubServer) -> None:
+    logprobs = {
+        "content": [
+            {"token": t, "logprob": lp, "bytes": None, "top_logprobs": []}
+            for t, lp in (("a", -0.5), ("b", -1.5))
+        ]
+    }
+    body = reply("ab", choice={"token_ids": [11, 12], "logprobs": logprobs})
+    body["prompt_token_ids"] = [1, 2, 3]
+    stub.script.append((200, body))
+    completion = await backend.complete(HELLO, [])
+    assert completion.completion_token_ids == [11, 12]
+    assert completion.prompt_token_ids == [1, 2, 3]
+    assert completion.logprobs == [-0.5, -1.5]
+
+
+async def test_unknown_model_costs_zero_with_a_note(stub: StubServer) -> None:
+    os.environ.setdefault(KEY_ENV, "sk-test")
+    backend = LiteLLMBackend(
+        LiteLLMConfig(
+            model="openai/agentkit-unpriced-model", api_base=stub.url, api_key_env=KEY_ENV
+        )
+    )
+    stub.script.append((200, reply()))
+    completion = await backend.complete(HELLO, [])
+    assert completion.cost == 0
+    assert "no price" in backend.describe()["cost_note"]
+
+    priced = LiteLLMBackend(
+        LiteLLMConfig(
+            model="openai/agentkit-unpriced-model",
+            api_base=stub.url,
+            api_key_env=KEY_ENV,
+            cost_per_input_token=1e-6,
+            cost_per_output_token=2e-6,
+        )
+    )
+    stub.script.append((200, reply()))
+    completion = await priced.complete(HELLO, [])
+    assert completion.cost == pytest.approx(1000 * 1e-6 + 200 * 2e-6)
+
+
+async def test_refused_params_and_missing_key(
+    backend: LiteLLMBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(BackendError, match="n=2"):
+        await backend.complete(HELLO, [], SamplingParams(n=2))
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(BackendError, match=KEY_ENV):
+        await backend.complete(HELLO, [])
+
+
+def test_config_round_trips() -> None:
+    config = LiteLLMConfig(model="anthropic/claude-sonnet-4-5", max_retries=1)
+    assert LiteLLMConfig.model_validate_json(config.model_dump_json()) == config
+    assert config.retry_policy().max_attempts == 2
+    with pytest.raises(ValueError):
+        LiteLLMConfig.model_validate({"model": "x", "api_key": "sk-secret"})
