@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -403,6 +404,10 @@ def _first_model_id(body: bytes) -> str | None:
         return None
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve a model in the foreground until Ctrl-C (demos, manual testing)."""
     parser = argparse.ArgumentParser(
@@ -424,29 +429,32 @@ def main(argv: list[str] | None = None) -> int:
         python=args.python,
         log_path=args.log,
     )
-    server = VLLMServer(config)
-    print(f"Starting vLLM for {config.model_path} (log: {server.log_path or 'temporary file'})")
+    # A script that stops the demo with SIGTERM gets the same clean stop as Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(VLLMServer(config))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(server: VLLMServer) -> int:
+    print(f"Starting vLLM for {server.config.model_path} (log: {server.log_path or 'a temp file'})")
     try:
         server.start_sync()
+        print(f"Ready: base_url={server.base_url} model={server.model_name} log={server.log_path}")
+        print("Press Ctrl-C to stop.", flush=True)
+        while server.running:
+            time.sleep(1.0)
+        print(f"The server exited by itself.\n{server.log_tail()}", file=sys.stderr)
+        return 1
     except VLLMServerError as exc:
         print(exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        server.stop_sync()
-        return 130
-    print(f"Ready: base_url={server.base_url} model={server.model_name} log={server.log_path}")
-    print("Press Ctrl-C to stop.")
-    code = 0
-    try:
-        while server.running:
-            time.sleep(1.0)
-        print(f"The server exited by itself.\n{server.log_tail()}", file=sys.stderr)
-        code = 1
-    except KeyboardInterrupt:
         print("Stopping.")
+        return 0
     finally:
         server.stop_sync()
-    return code
 
 
 if __name__ == "__main__":

@@ -11,10 +11,16 @@ container still present is removed and the session fails loudly — a leak is a 
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from agentkit.backends.vllm_server import VLLMServer
 
 TEST_IMAGE = os.environ.get("AGENTKIT_TEST_IMAGE", "agentkit-base:bookworm")
 RUN_ID = f"pytest-{uuid.uuid4().hex[:12]}"
@@ -82,3 +88,120 @@ def no_leaked_containers() -> Iterator[None]:
     if leaked:
         names = ", ".join(f"{c.name} ({c.status})" for c in leaked)
         pytest.fail(f"containers leaked by this test session (now removed): {names}")
+
+
+# -- vLLM ---------------------------------------------------------------------------------------
+#
+# vLLM tests (``@pytest.mark.vllm``) need an interpreter that can import vllm (see
+# agentkit.backends.vllm_server.default_python): skipped without one on a developer machine,
+# failing when ``CI`` is set. They share one real server per session (start-up takes a minute and
+# generation keeps two cores busy); every process of every server started during the session must
+# be gone at its end.
+
+_vllm_problem: str | None | bool = False  # False: not checked yet
+
+
+def vllm_problem_here() -> str | None:
+    """Why vLLM tests cannot run here, or None when they can (checked once per session)."""
+    global _vllm_problem
+    if _vllm_problem is False:
+        from agentkit.backends.vllm_server import default_python, vllm_problem
+
+        problem = vllm_problem(default_python())
+        _vllm_problem = (
+            None
+            if problem is None
+            else f"{problem} (create .venv-vllm or set AGENTKIT_VLLM_PYTHON)"
+        )
+    return _vllm_problem  # type: ignore[return-value]
+
+
+def require_vllm() -> None:
+    problem = vllm_problem_here()
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"vLLM tests must run in CI but cannot: {problem}", pytrace=False)
+    pytest.skip(f"vLLM not available: {problem}")
+
+
+class _VLLMGate:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if item.get_closest_marker("vllm") is not None:
+            require_vllm()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "vllm: needs an interpreter with vLLM; shares one real server per session"
+    )
+    config.pluginmanager.register(_VLLMGate(), "agentkit-vllm-gate")
+
+
+@pytest.fixture(scope="session")
+def tiny_tool_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny chat model, fine-tuned to emit ``<tool_call>`` blocks; built once per session."""
+    from agentkit.backends.tiny_model import build_tiny_chat_model
+
+    return build_tiny_chat_model(
+        tmp_path_factory.mktemp("tiny-model") / "model", teach_tool_calls=True
+    )
+
+
+@pytest.fixture(scope="session")
+def vllm_server(
+    tiny_tool_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VLLMServer]:
+    """One real vLLM server for the whole session, serving :func:`tiny_tool_model` with the
+    hermes tool-call parser on."""
+    from agentkit.backends.vllm_server import VLLMConfig, VLLMServer
+
+    require_vllm()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    server = VLLMServer(VLLMConfig(model_path=str(tiny_tool_model), log_path=str(log)))
+    server.start_sync()
+    try:
+        yield server
+    finally:
+        server.stop_sync()
+
+
+def _live_vllm_processes() -> list[tuple[int, str]]:
+    """(pid, command) of running processes that belong to a vLLM server this session started."""
+    from agentkit.backends.vllm_server import SERVER_ENV_MARK
+
+    run = f"AGENTKIT_RUN_ID={RUN_ID}".encode()
+    mark = f"{SERVER_ENV_MARK}=".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue  # gone meanwhile, or not ours to read
+        if stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]:
+            continue  # already dead, waiting to be reaped
+        if run in environ and any(v.startswith(mark) for v in environ):
+            found.append((int(entry.name), command.decode(errors="replace")[:120]))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_vllm_servers() -> Iterator[None]:
+    """After the whole session: no process of a vLLM server started by it may remain."""
+    yield
+    if not Path("/proc/self/environ").exists():
+        return
+    leaked = _live_vllm_processes()
+    for pid, _ in leaked:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    if leaked:
+        listing = "; ".join(f"{pid}: {command}" for pid, command in leaked)
+        pytest.fail(f"vLLM server processes leaked by this test session (now killed): {listing}")

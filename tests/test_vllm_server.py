@@ -304,3 +304,33 @@ def test_errors_are_user_facing() -> None:
 
     for error in (VLLMNotInstalled, VLLMStartupError, VLLMStartupTimeout):
         assert issubclass(error, VLLMServerError) and issubclass(error, UserFacingError)
+
+
+def test_the_foreground_command_serves_until_told_to_stop(fake_vllm: Path, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(fake_vllm),
+        "FAKE_VLLM_MODE": "serve",
+        "FAKE_VLLM_PIDS": str(tmp_path / "pids"),
+    }
+    command = [sys.executable, "-m", "agentkit.backends.vllm_server", str(tmp_path / "model")]
+    demo = subprocess.Popen(
+        [*command, "--python", sys.executable, "--log", str(tmp_path / "server.log")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = [demo.stdout.readline() for _ in range(2)]
+        assert lines[1].startswith("Ready: base_url=http://127.0.0.1:"), lines
+        pids = started_pids(tmp_path)
+        demo.send_signal(signal.SIGTERM)
+        out, _ = demo.communicate(timeout=60)
+        assert demo.returncode == 0 and "Stopping." in out
+        assert wait_dead(pids) == []
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
