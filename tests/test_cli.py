@@ -99,7 +99,7 @@ def test_scripted_backend_that_changes_nothing_is_unresolved(dataset, tmp_path):
     ("args", "message"),
     [
         (["--task", "nope"], "No task 'nope'"),
-        (["--backend", "magic"], "Unknown backend 'magic'"),
+        (["--backend", "magic"], "Cannot use backend 'magic'"),
         (["--runtime", "vm"], "Unknown runtime 'vm'"),
         (["--scaffold", "nope"], "Unknown scaffold 'nope'"),
     ],
@@ -159,3 +159,29 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(dataset, tmp_path):
     assert text.count("already done") == len(finished)
     report = json.loads((run_dir / "report.json").read_text())
     assert report["resolved_instances"] == len(load_tasks(dataset))
+
+
+def test_a_dead_model_server_is_a_clear_error_and_the_task_is_retried_next_time(dataset, tmp_path):
+    """Nothing listens on the backend's port: after its retries the task ends with the server's
+    problem spelled out, its trajectory is on disk, and no report is written (so a rerun retries)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "backend.yaml"
+    config.write_text(
+        "type: openai\nmodel: some-model\n"
+        f"base_url: http://127.0.0.1:{port}/v1\n"
+        "retry: {max_attempts: 2, initial_delay_s: 0.01}\n"
+    )
+    task_id = first_task(dataset)
+    result = runner.invoke(app, ["run", "--dataset", str(dataset), "--task", task_id,
+                                 "--runtime", "local", "--backend", str(config),
+                                 "--run-id", "dead", "--output", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "backend_error" in text and f"127.0.0.1:{port}" in text
+    out = tmp_path / "dead" / task_id
+    assert Trajectory.load(out / "trajectory.json").exit_status == "backend_error"
+    assert not (out / "report.json").exists()

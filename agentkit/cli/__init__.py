@@ -41,7 +41,9 @@ def run(
         str,
         typer.Option(
             help="Which model answers: 'gold' replays each task's reference patch (a sanity run, "
-            "not a model); 'scripted:FILE' replays replies from a YAML/JSON list."
+            "not a model); 'scripted:FILE' replays a YAML/JSON list of replies; "
+            "'openai:MODEL[@URL]', 'litellm:MODEL[@URL]', 'vllm:PATH' (starts a local vLLM "
+            "server), 'hf:PATH' (a local transformers model), or a backend config file."
         ),
     ] = "gold",
     runtime: Annotated[

@@ -13,10 +13,10 @@ A task whose ``report.json`` exists is not run again (so an interrupted run resu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
@@ -26,8 +26,11 @@ from agentkit.backend import Backend
 from agentkit.errors import UserFacingError
 from agentkit.scaffold import ScaffoldConfig
 from agentkit.tasks import Task, TaskLoadError, load_tasks
-from agentkit.tools import Tool, get_format, get_tool
-from agentkit.types import Step, write_text_atomic
+from agentkit.tools import Tool, get_tool
+from agentkit.types import ExitStatus, Step, write_text_atomic
+
+if TYPE_CHECKING:
+    from agentkit.backends.registry import BackendConfig
 
 
 class RunSettings(BaseModel):
@@ -57,31 +60,73 @@ class TaskResult(BaseModel):
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
+    from agentkit.backends.registry import close_backend, parse_backend_spec
     from agentkit.scaffolds import load_scaffold
 
     console = console or Console()
     tasks = _select(settings)
     config = load_scaffold(settings.scaffold)
-    run_id = settings.run_id or f"{config.name}__{settings.backend.split(':')[0]}"
+    tools = _tools(config)
+    backend_config = parse_backend_spec(settings.backend)
+    run_id = settings.run_id or f"{config.name}__{_backend_label(backend_config)}"
     run_dir = settings.output / run_id
     if settings.runtime == "docker":
         _require_docker()
-    if settings.backend == "gold":
+    if backend_config.type == "gold":
         console.print(
             "[bold yellow]Backend: gold[/] - replays each task's reference patch through the "
             "scaffold's tools. A sanity run of sandbox, tools and grader, [bold]not a model[/]."
         )
+    backends = _Backends(backend_config, config, tools)
     results: list[TaskResult] = []
-    for number, task in enumerate(tasks, start=1):
-        label = f"[{number}/{len(tasks)}] {task.instance_id}"
-        with console.status(f"{label}: starting") as status:
-            result = await _run_one(task, config, settings, run_dir, run_id, status, label)
-        console.print(f"{label}: {_describe(result)}", highlight=False)
-        results.append(result)
+    try:
+        for number, task in enumerate(tasks, start=1):
+            label = f"[{number}/{len(tasks)}] {task.instance_id}"
+            with console.status(f"{label}: starting") as status:
+                result = await _run_one(
+                    task, config, tools, backends, settings, run_dir, run_id, status, label
+                )
+            console.print(f"{label}: {_describe(result)}", highlight=False)
+            results.append(result)
+    finally:
+        if backends.shared is not None:
+            await close_backend(backends.shared)
     _write_run_report(run_dir, run_id, results)
     console.print(_summary_table(results, run_id))
     console.print(f"Results: {run_dir}/")
     return results
+
+
+class _Backends:
+    """A model backend (a server, loaded weights, a client) is built once and serves every task;
+    ``gold`` and ``scripted`` replay per-task replies, so each task gets a fresh one."""
+
+    def __init__(self, config: BackendConfig, scaffold: ScaffoldConfig, tools: list[Tool]) -> None:
+        from agentkit.backends.registry import build_backend
+
+        self.config, self.scaffold, self.tools = config, scaffold, tools
+        self.per_task = config.type in ("gold", "scripted")
+        self.shared: Backend | None = None if self.per_task else build_backend(config)
+
+    def for_task(self, task: Task) -> Backend:
+        from agentkit.backends.registry import build_backend
+
+        if self.shared is not None:
+            return self.shared
+        return build_backend(
+            self.config,
+            task=task,
+            call_format=self.scaffold.call_format,
+            tools=self.tools,
+            submit_sentinel=self.scaffold.submit_sentinel,
+        )
+
+
+def _tools(config: ScaffoldConfig) -> list[Tool]:
+    try:
+        return [get_tool(name) for name in config.tools]
+    except ValueError as exc:
+        raise UserFacingError(f"Scaffold {config.name!r}: {exc}") from exc
 
 
 def _select(settings: RunSettings) -> list[Task]:
@@ -112,6 +157,8 @@ def _require_docker() -> None:
 async def _run_one(
     task: Task,
     config: ScaffoldConfig,
+    tools: list[Tool],
+    backends: _Backends,
     settings: RunSettings,
     run_dir: Path,
     run_id: str,
@@ -131,8 +178,7 @@ async def _run_one(
         status.update(f"{label}: {text}")  # type: ignore[attr-defined]
 
     try:
-        tools = [get_tool(name) for name in config.tools]
-        backend = make_backend(settings.backend, task, config, tools)
+        backend = backends.for_task(task)
         show("opening the sandbox")
         runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
         async with runtime:
@@ -151,6 +197,14 @@ async def _run_one(
             )
             trajectory = await agent.run(task)
         write_text_atomic(out / "patch.diff", trajectory.submission or "")
+        if trajectory.exit_status in _NOT_GRADED:
+            # Not the agent's doing: no report, so the next run of the command retries the task.
+            return TaskResult(
+                instance_id=task.instance_id,
+                exit_status=str(trajectory.exit_status),
+                steps=len(trajectory.steps),
+                error=f"{trajectory.exit_status}: {trajectory.exit_message}",
+            )
 
         show("grading")
         grader_runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
@@ -174,33 +228,18 @@ async def _run_one(
     )
 
 
-def make_backend(spec: str, task: Task, config: ScaffoldConfig, tools: list[Tool]) -> Backend:
-    """Build a backend from its short CLI form."""
-    from agentkit.backends import GoldBackend, ScriptedBackend
-
-    kind, _, argument = spec.partition(":")
-    if kind == "gold":
-        if not task.patch.strip():
-            raise UserFacingError(f"{task.instance_id} has no reference patch to replay.")
-        return GoldBackend(
-            task.patch, get_format(config.call_format), tools, config.submit_sentinel
-        )
-    if kind == "scripted":
-        return ScriptedBackend(_load_replies(Path(argument)))
-    raise UserFacingError(
-        f"Unknown backend {spec!r}. Available: 'gold' (reference patch replay) and "
-        "'scripted:FILE' (a YAML or JSON list of replies)."
-    )
+_NOT_GRADED = (ExitStatus.BACKEND_ERROR, ExitStatus.RUNTIME_ERROR)
 
 
-def _load_replies(path: Path) -> list[str]:
-    try:
-        replies = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserFacingError(f"Cannot read scripted replies from {path}: {exc}") from exc
-    if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
-        raise UserFacingError(f"{path} must hold a list of reply strings.")
-    return replies
+def _backend_label(config: BackendConfig) -> str:
+    """A short, path-safe name for run ids: the backend kind and, for models, the model's name."""
+    name = getattr(config, "model", None) or getattr(config, "model_path", None)
+    if config.type == "hf":
+        name = getattr(config, "path", None)
+    if not name:
+        return config.type
+    tail = Path(str(name).rstrip("/")).name
+    return f"{config.type}-{re.sub(r'[^A-Za-z0-9._-]+', '-', tail)}"
 
 
 def _resumed(task: Task, out: Path) -> TaskResult:
