@@ -16,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from agentkit.backend import Backend
+from agentkit.backends.litellm_backend import LiteLLMConfig
 from agentkit.backends.openai_backend import OpenAIBackend, OpenAIConfig
+from agentkit.backends.transformers_backend import TransformersConfig
 from agentkit.backends.vllm_server import VLLMConfig
 from agentkit.errors import UserFacingError
 from agentkit.tasks import Task
@@ -56,7 +58,7 @@ class GoldConfig(BaseModel):
 
 
 BackendConfig = Annotated[
-    OpenAIConfig | VLLMConfig | ScriptedConfig | GoldConfig,
+    OpenAIConfig | LiteLLMConfig | VLLMConfig | TransformersConfig | ScriptedConfig | GoldConfig,
     Field(discriminator="type"),
 ]
 """Any backend's config; the ``type`` field picks which."""
@@ -65,16 +67,20 @@ _ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
 
 SPEC_FORMS = """\
   openai:MODEL[@URL]   an OpenAI-compatible server (URL like http://127.0.0.1:8000/v1; default OpenAI)
+  litellm:MODEL[@URL]  any provider litellm knows (MODEL like openai/gpt-4o-mini; URL: its api_base)
   vllm:PATH            start a local vLLM server for the model directory PATH
+  hf:PATH              a transformers model directory, run in this process
   scripted:FILE        replies from a YAML or JSON list of strings
   gold                 replay the task's reference patch (not a model)
   FILE.yaml|FILE.json  a backend config file (a mapping with a 'type' field)"""
 
-_SPEC_KINDS = frozenset({"openai", "vllm", "scripted"})
+_SPEC_KINDS = frozenset({"openai", "litellm", "vllm", "hf", "scripted"})
 _CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 _CONFIG_CLASSES: tuple[type[BaseModel], ...] = (
     OpenAIConfig,
+    LiteLLMConfig,
     VLLMConfig,
+    TransformersConfig,
     ScriptedConfig,
     GoldConfig,
 )
@@ -99,8 +105,13 @@ def parse_backend_spec(spec: str) -> BackendConfig:
     if kind == "openai":
         model, url = _split_url(argument)
         return _validated(spec, {"type": "openai", "model": model, "base_url": url})
+    if kind == "litellm":
+        model, url = _split_url(argument)
+        return _validated(spec, {"type": "litellm", "model": model, "api_base": url})
     if kind == "vllm":
         return _validated(spec, {"type": "vllm", "model_path": argument})
+    if kind == "hf":
+        return _validated(spec, {"type": "hf", "path": argument})
     if kind == "scripted":
         return _validated(spec, {"type": "scripted", "path": argument})
     raise _spec_error(spec, f"no short form for {kind!r}")
@@ -187,8 +198,16 @@ def build_backend(
     ``submit_sentinel``). Release what it holds with :func:`close_backend`."""
     if isinstance(config, OpenAIConfig):
         return OpenAIBackend(config)
+    if isinstance(config, LiteLLMConfig):
+        from agentkit.backends.litellm_backend import LiteLLMBackend
+
+        return LiteLLMBackend(config)
     if isinstance(config, VLLMConfig):
         return VLLMBackend(config)
+    if isinstance(config, TransformersConfig):
+        from agentkit.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(config)
     if isinstance(config, ScriptedConfig):
         from agentkit.backends.scripted import ScriptedBackend
 

@@ -25,6 +25,8 @@ from agentkit.backends import (
     load_backend_config,
     parse_backend_spec,
 )
+from agentkit.backends.litellm_backend import LiteLLMBackend, LiteLLMConfig
+from agentkit.backends.transformers_backend import TransformersBackend, TransformersConfig
 from agentkit.backends.vllm_server import VLLMConfig
 from agentkit.tasks import Task
 from agentkit.tools import get_format, get_tool
@@ -41,7 +43,13 @@ from agentkit.types import Message
             OpenAIConfig(model="Qwen/Qwen3-8B", base_url="http://127.0.0.1:8000/v1"),
         ),
         ("openai:org@team/model", OpenAIConfig(model="org@team/model")),
+        ("litellm:anthropic/claude-sonnet-4", LiteLLMConfig(model="anthropic/claude-sonnet-4")),
+        (
+            "litellm:hosted_vllm/tiny@http://127.0.0.1:8000/v1",
+            LiteLLMConfig(model="hosted_vllm/tiny", api_base="http://127.0.0.1:8000/v1"),
+        ),
         ("vllm:/models/tiny", VLLMConfig(model_path="/models/tiny")),
+        ("hf:./models/tiny", TransformersConfig(path="./models/tiny")),
         ("scripted:replies.yaml", ScriptedConfig(path="replies.yaml")),
     ],
 )
@@ -63,7 +71,8 @@ def test_bad_short_forms_list_the_valid_ones(spec, problem):
         parse_backend_spec(spec)
     message = str(caught.value)
     assert problem in message
-    for form in ("openai:MODEL[@URL]", "vllm:PATH", "scripted:FILE", "gold", "FILE.yaml"):
+    forms = ("openai:MODEL[@URL]", "litellm:MODEL[@URL]", "vllm:PATH", "hf:PATH", "scripted:FILE")
+    for form in (*forms, "gold", "FILE.yaml"):
         assert form in message
 
 
@@ -75,7 +84,9 @@ CONFIGS = [
         request_token_ids=True,
         extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     ),
+    LiteLLMConfig(model="openai/gpt-4o-mini", api_key_env="MY_KEY", max_retries=2),
     VLLMConfig(model_path="/models/tiny", extra_args=["--enforce-eager"]),
+    TransformersConfig(path="/models/tiny", dtype="float32", max_context_tokens=2048),
     ScriptedConfig(replies=["a", "b"]),
     GoldConfig(),
 ]
@@ -98,7 +109,9 @@ def test_config_file_errors_are_clear(tmp_path):
         load_backend_config(tmp_path / "missing.yaml")
     no_type = tmp_path / "no_type.yaml"
     no_type.write_text("model: m\n")
-    with pytest.raises(BackendConfigError, match="'type' field .*gold, openai, scripted, vllm"):
+    with pytest.raises(
+        BackendConfigError, match="'type' field .*gold, hf, litellm, openai, scripted, vllm"
+    ):
         load_backend_config(no_type)
     typo = tmp_path / "typo.yaml"
     typo.write_text("type: openai\nmodel: m\nbase_ulr: http://x\n")
@@ -147,7 +160,7 @@ def test_build_gold_needs_the_task_and_the_scaffold():
         )
 
 
-async def test_build_openai_and_vllm_without_touching_the_network():
+async def test_build_the_model_backends_without_loading_anything():
     backend = build_backend(parse_backend_spec("openai:m@http://127.0.0.1:9/v1"))
     assert isinstance(backend, OpenAIBackend)
     assert backend.describe()["base_url"] == "http://127.0.0.1:9/v1"
@@ -156,6 +169,11 @@ async def test_build_openai_and_vllm_without_touching_the_network():
     assert isinstance(vllm, VLLMBackend)
     assert "secret" not in json.dumps(vllm.describe())
     await close_backend(vllm)  # never started: nothing to stop
+    local = build_backend(parse_backend_spec("hf:/models/tiny"))
+    assert isinstance(local, TransformersBackend)  # the model loads on first use
+    lite = build_backend(parse_backend_spec("litellm:openai/m@http://127.0.0.1:9/v1"))
+    assert isinstance(lite, LiteLLMBackend)
+    await close_backend(lite)
 
 
 def test_importing_backends_does_not_import_client_libraries():
