@@ -162,6 +162,14 @@ class LiteLLMBackend:
                     f"set; it must hold the API key for {self.config.model}."
                 )
             request["api_key"] = key
+        elif (
+            self.config.api_base
+            and self.config.model.startswith("openai/")
+            and not os.environ.get("OPENAI_API_KEY")
+        ):
+            # A local OpenAI-compatible server needs no key, but the client refuses to start
+            # without one; a server that does need one answers 401, which is reported clearly.
+            request["api_key"] = "EMPTY"
         if params is not None:
             request.update(_sampling(params))
         return request
@@ -277,6 +285,8 @@ def _is_retryable(exc: BaseException) -> bool:
     import litellm
 
     if isinstance(exc, litellm.ContextWindowExceededError):
+        return False
+    if "missing credentials" in _message(exc).lower():  # reported by litellm as a "500"
         return False
     retryable = (
         litellm.RateLimitError,

@@ -35,7 +35,15 @@ MARKER_FILE = "agentkit_tiny_model.json"
 DEFAULT_TINY_MODEL_DIR = Path(
     os.environ.get("AGENTKIT_CACHE_DIR", Path.home() / ".cache" / "agentkit")
 ) / ("tiny-models/qwen2-tiny-v" + str(BUILD_VERSION))
-"""Where the CLI and the docs put the tiny model unless told otherwise."""
+"""Where the CLI and the docs put the plain tiny model unless told otherwise."""
+
+
+def default_tiny_model_dir(*, teach_tool_calls: bool = False) -> Path:
+    """The cache directory for each variant (they differ, so each has its own place)."""
+    if teach_tool_calls:
+        return DEFAULT_TINY_MODEL_DIR.with_name(DEFAULT_TINY_MODEL_DIR.name + "-tool-calls")
+    return DEFAULT_TINY_MODEL_DIR
+
 
 VOCAB_SIZE = 1024
 """Embedding rows: the tokenizer's ~1000 tokens padded to a round size."""
@@ -365,7 +373,9 @@ def _teach_tool_calls(model: Any, tokenizer: Any, *, seed: int, steps: int = 120
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Build the tiny local chat model.")
-    parser.add_argument("out_dir", nargs="?", default=str(DEFAULT_TINY_MODEL_DIR))
+    parser.add_argument(
+        "out_dir", nargs="?", help=f"default: a directory under {DEFAULT_TINY_MODEL_DIR.parent}"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--teach-tool-calls",
@@ -373,9 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         help="fine-tune briefly so that the model emits <tool_call> blocks",
     )
     args = parser.parse_args(argv)
-    path = build_tiny_chat_model(
-        args.out_dir, seed=args.seed, teach_tool_calls=args.teach_tool_calls
-    )
+    out_dir = args.out_dir or default_tiny_model_dir(teach_tool_calls=args.teach_tool_calls)
+    path = build_tiny_chat_model(out_dir, seed=args.seed, teach_tool_calls=args.teach_tool_calls)
     print(path)
 
 

@@ -310,3 +310,13 @@ def test_config_round_trips() -> None:
     assert config.retry_policy().max_attempts == 2
     with pytest.raises(ValueError):
         LiteLLMConfig.model_validate({"model": "x", "api_key": "sk-secret"})
+
+
+async def test_local_openai_server_needs_no_key(
+    stub: StubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    backend = LiteLLMBackend(LiteLLMConfig(model="openai/local-model", api_base=stub.url))
+    stub.script.append((200, reply("from a local server")))
+    completion = await backend.complete(HELLO, [])
+    assert completion.text == "from a local server"
