@@ -8,12 +8,11 @@ crashed test or script never leaves a server eating the CPU; its log goes to a f
 start-up can say why; and readiness is a real HTTP round trip, with a generous timeout because start-up compiles
 and takes minutes on a busy machine.
 
-Run ``python -m agentkit.backends.vllm_server MODEL_DIR`` to serve a model in the foreground.
+``agentkit serve MODEL_DIR`` serves a model in the foreground.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -408,37 +407,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Serve a model in the foreground until Ctrl-C (demos, manual testing)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m agentkit.backends.vllm_server",
-        description="Serve MODEL_DIR with vLLM's OpenAI-compatible server until Ctrl-C.",
-    )
-    parser.add_argument("model_dir")
-    parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--max-model-len", type=int, default=2048)
-    parser.add_argument("--python", default=None, help="interpreter that has vLLM")
-    parser.add_argument("--log", default=None, help="log file (default: a temporary file)")
-    args = parser.parse_args(argv)
-    config = VLLMConfig(
-        model_path=args.model_dir,
-        port=args.port,
-        host=args.host,
-        max_model_len=args.max_model_len,
-        python=args.python,
-        log_path=args.log,
-    )
-    # A script that stops the demo with SIGTERM gets the same clean stop as Ctrl-C.
+def serve_in_foreground(config: VLLMConfig) -> int:
+    """Serve until Ctrl-C or SIGTERM, printing where (``agentkit serve``); returns an exit code."""
+    server = VLLMServer(config)
+    # A script that stops the server with SIGTERM gets the same clean stop as Ctrl-C.
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _serve(VLLMServer(config))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _serve(server: VLLMServer) -> int:
-    print(f"Starting vLLM for {server.config.model_path} (log: {server.log_path or 'a temp file'})")
+    print(f"Starting vLLM for {config.model_path} (log: {server.log_path or 'a temp file'})")
     try:
         server.start_sync()
         print(f"Ready: base_url={server.base_url} model={server.model_name} log={server.log_path}")
@@ -455,7 +429,4 @@ def _serve(server: VLLMServer) -> int:
         return 0
     finally:
         server.stop_sync()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        signal.signal(signal.SIGTERM, previous)

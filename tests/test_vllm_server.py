@@ -26,7 +26,6 @@ from agentkit.backends.vllm_server import (
     VLLMStartupError,
     VLLMStartupTimeout,
     default_python,
-    main,
     server_command,
 )
 
@@ -292,11 +291,14 @@ def test_the_server_group_dies_with_its_owner_even_by_sigkill(
             owner.wait()
 
 
-def test_the_foreground_command_reports_a_missing_vllm(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([str(tmp_path), "--python", str(tmp_path / "nope")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+def test_the_foreground_command_reports_a_missing_vllm(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentkit.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(tmp_path), "--python", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
 
 
 def test_errors_are_user_facing() -> None:
@@ -313,7 +315,7 @@ def test_the_foreground_command_serves_until_told_to_stop(fake_vllm: Path, tmp_p
         "FAKE_VLLM_MODE": "serve",
         "FAKE_VLLM_PIDS": str(tmp_path / "pids"),
     }
-    command = [sys.executable, "-m", "agentkit.backends.vllm_server", str(tmp_path / "model")]
+    command = [sys.executable, "-m", "agentkit.cli", "serve", str(tmp_path / "model")]
     demo = subprocess.Popen(
         [*command, "--python", sys.executable, "--log", str(tmp_path / "server.log")],
         env=env,

@@ -95,6 +95,32 @@ def examples(
     typer.echo(build_examples(out_dir))
 
 
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory (from_pretrained layout).")],
+    port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    max_model_len: Annotated[int, typer.Option(help="Context length to serve.")] = 2048,
+    python: Annotated[
+        str | None, typer.Option(help="Interpreter that has vLLM (default: .venv-vllm's).")
+    ] = None,
+    log: Annotated[Path | None, typer.Option(help="Server log file.")] = None,
+) -> None:
+    """Serve a local model with vLLM's OpenAI-compatible server until Ctrl-C; use it with
+    --backend openai:MODEL@URL from another shell."""
+    from agentkit.backends.vllm_server import VLLMConfig, serve_in_foreground
+
+    config = VLLMConfig(
+        model_path=str(model_dir),
+        port=port,
+        host=host,
+        max_model_len=max_model_len,
+        python=python,
+        log_path=str(log) if log else None,
+    )
+    raise typer.Exit(serve_in_foreground(config))
+
+
 def _bundled_dataset() -> Path:
     from agentkit.evals.examples import build_examples
 
