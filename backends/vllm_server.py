@@ -241,6 +241,12 @@ class VLLMServer:
         problem = await asyncio.to_thread(vllm_problem, self.python, self.config.env)
         if problem is not None:
             raise VLLMNotInstalled(f"Cannot start a vLLM server: {problem}. {INSTALL_HINT}")
+        model = self.config.model_path
+        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
+            raise VLLMServerError(
+                f"Cannot serve {model}: no such model directory (it needs config.json, the "
+                "weights and the tokenizer, as save_pretrained writes them)."
+            )
         if self.port is None:
             self.port = free_port(self.config.host)
         if self.log_path is None:
@@ -351,6 +357,11 @@ class VLLMServer:
     def _log_report(self) -> str:
         tail = self.log_tail()
         return f"Last {_LOG_TAIL_LINES} lines of its log ({self.log_path}):\n{tail or '(empty)'}"
+
+
+def _looks_like_path(model: str) -> bool:
+    """A hub id is ``name`` or ``owner/name``; anything else names a directory."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or Path(model).exists()
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:

@@ -236,6 +236,7 @@ async def test_vllm_backend_starts_its_server_on_first_use_and_stops_it_on_close
     for folder in (package.parent.parent, package.parent, package):
         (folder / "__init__.py").write_text("")
     (package / "api_server.py").write_text(STAND_IN_API_SERVER)
+    (tmp_path / "model").mkdir()
     config = VLLMConfig(
         model_path=str(tmp_path / "model"),
         python=sys.executable,

@@ -94,6 +94,7 @@ def fake_config(fake_vllm: Path, tmp_path: Path, mode: str, **fields: object) ->
         "FAKE_VLLM_MODE": mode,
         "FAKE_VLLM_PIDS": str(tmp_path / "pids"),
     }
+    (tmp_path / "model").mkdir(exist_ok=True)
     return VLLMConfig(
         model_path=str(tmp_path / "model"),
         python=sys.executable,
@@ -315,6 +316,7 @@ def test_the_foreground_command_serves_until_told_to_stop(fake_vllm: Path, tmp_p
         "FAKE_VLLM_MODE": "serve",
         "FAKE_VLLM_PIDS": str(tmp_path / "pids"),
     }
+    (tmp_path / "model").mkdir()
     command = [sys.executable, "-m", "agentkit.cli", "serve", str(tmp_path / "model")]
     demo = subprocess.Popen(
         [*command, "--python", sys.executable, "--log", str(tmp_path / "server.log")],
@@ -336,3 +338,10 @@ def test_the_foreground_command_serves_until_told_to_stop(fake_vllm: Path, tmp_p
         if demo.poll() is None:
             demo.kill()
             demo.wait()
+
+
+def test_a_missing_model_directory_is_a_clear_error(fake_vllm: Path, tmp_path: Path) -> None:
+    config = fake_config(fake_vllm, tmp_path, "serve")
+    server = VLLMServer(config.model_copy(update={"model_path": str(tmp_path / "no-such-model")}))
+    with pytest.raises(VLLMServerError, match="no such model directory"):
+        server.start_sync()
