@@ -185,3 +185,15 @@ def test_a_dead_model_server_is_a_clear_error_and_the_task_is_retried_next_time(
     out = tmp_path / "dead" / task_id
     assert Trajectory.load(out / "trajectory.json").exit_status == "backend_error"
     assert not (out / "report.json").exists()
+
+
+def test_a_backend_that_cannot_start_stops_the_run_once_with_its_reason(dataset, tmp_path):
+    """A vLLM backend whose interpreter has no vLLM: the run stops before any task, saying why."""
+    (tmp_path / "model").mkdir()
+    config = tmp_path / "vllm.yaml"
+    config.write_text(f"type: vllm\nmodel_path: {tmp_path / 'model'}\npython: {sys.executable}\n")
+    result = runner.invoke(app, ["run", "--dataset", str(dataset), "--runtime", "local",
+                                 "--backend", str(config), "--output", str(tmp_path / "runs")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "Cannot start a vLLM server" in " ".join(result.output.split())
+    assert not list((tmp_path / "runs").glob("*/*/trajectory.json"))

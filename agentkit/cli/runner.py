@@ -80,6 +80,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     backends = _Backends(backend_config, config, tools)
     results: list[TaskResult] = []
     try:
+        await backends.start(console)
         for number, task in enumerate(tasks, start=1):
             label = f"[{number}/{len(tasks)}] {task.instance_id}"
             with console.status(f"{label}: starting") as status:
@@ -107,6 +108,14 @@ class _Backends:
         self.config, self.scaffold, self.tools = config, scaffold, tools
         self.per_task = config.type in ("gold", "scripted")
         self.shared: Backend | None = None if self.per_task else build_backend(config)
+
+    async def start(self, console: Console) -> None:
+        """Bring a shared backend up before the first task (a local server takes a minute), so
+        that a backend that cannot start stops the run with its own message, once."""
+        start = getattr(self.shared, "start", None)
+        if start is not None:
+            with console.status(f"Starting the {self.config.type} backend"):
+                await start()
 
     def for_task(self, task: Task) -> Backend:
         from agentkit.backends.registry import build_backend
