@@ -25,10 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.backend import BackendError, ContextExceeded
-from agentkit.backends.openai_backend import message_to_openai, tool_to_openai
+from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
 from agentkit.backends.retry import RetryPolicy, retry_after_seconds, with_retries
-from agentkit.tools.native import tool_call_from_json
-from agentkit.types import Completion, FinishReason, Message, SamplingParams, ToolSpec, Usage
+from agentkit.types import Completion, Message, SamplingParams, ToolSpec, Usage
 
 _CONTEXT_MARKERS = (
     "context length",
@@ -41,14 +40,6 @@ _CONTEXT_MARKERS = (
 map to its own ContextWindowExceededError."""
 
 _SUPPORTED = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "n"})
-
-_FINISH: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-}
 
 
 class LiteLLMConfig(BaseModel):
@@ -178,28 +169,9 @@ class LiteLLMBackend:
 
     def parse_response(self, response: Any) -> Completion:
         """A litellm ``ModelResponse`` as a :class:`Completion`, with its cost."""
-        if not response.choices:
-            raise BackendError(f"{self.config.model} answered with no choices.")
-        choice = response.choices[0]
-        message = choice.message
-        calls = [
-            tool_call_from_json(call.function.name or "", call.function.arguments or "", call.id)
-            for call in (getattr(message, "tool_calls", None) or [])
-        ]
-        raw_usage = getattr(response, "usage", None)
-        usage = Usage(
-            prompt_tokens=int(getattr(raw_usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(raw_usage, "completion_tokens", 0) or 0),
-        )
-        reason = choice.finish_reason
-        finish: FinishReason = _FINISH.get(reason or "", "tool_calls" if calls else "stop")
-        completion = Completion(
-            text=message.content or "",
-            tool_calls=calls,
-            finish_reason=finish,
-            usage=usage,
-            cost=self.cost(usage),
-            model=getattr(response, "model", None) or self.config.model,
+        choice, reply = parse_chat_response(response, self.config.model)
+        completion = reply.model_copy(
+            update={"cost": self.cost(reply.usage), "model": reply.model or self.config.model}
         )
         _attach_token_ids(completion, response, choice)
         return completion

@@ -14,7 +14,6 @@ policy, one set of messages and one place decides.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,16 +21,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.backend import BackendError, ContextExceeded
+from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
 from agentkit.backends.retry import RetryPolicy, retry_after_seconds, with_retries
-from agentkit.tools.native import RAW_ARGUMENTS_KEY, tool_call_from_json
 from agentkit.types import (
     Completion,
-    FinishReason,
     Message,
     SamplingParams,
-    ToolCall,
     ToolSpec,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -48,16 +44,6 @@ CONTEXT_ERROR_MARKERS = (
 """Substrings (lower case) by which OpenAI and vLLM say a prompt does not fit the model."""
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
-
-_FINISH_REASONS: dict[str, FinishReason] = {
-    "stop": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    "content_filter": "content_filter",
-    "abort": "error",
-    "error": "error",
-}
 
 
 class OpenAIConfig(BaseModel):
@@ -180,30 +166,16 @@ class OpenAIBackend:
 
     def parse_response(self, response: Any) -> Completion:
         """Turn a ``ChatCompletion`` into a :class:`Completion` (no I/O: testable)."""
-        if not response.choices:
-            raise BackendError(f"The server at {self.base_url} answered with no choices.")
-        choice = response.choices[0]
-        message = choice.message
-        calls = [
-            tool_call_from_json(call.function.name, call.function.arguments or "", call.id)
-            for call in (message.tool_calls or [])
-            if getattr(call, "function", None) is not None
-        ]
-        usage = Usage(
-            prompt_tokens=(response.usage.prompt_tokens or 0) if response.usage else 0,
-            completion_tokens=(response.usage.completion_tokens or 0) if response.usage else 0,
-        )
-        completion = Completion(
-            text=message.content or "",
-            tool_calls=calls,
-            finish_reason=_finish_reason(choice.finish_reason, bool(calls)),
-            usage=usage,
-            cost=(
-                usage.prompt_tokens * self.config.cost_per_1k_input_tokens
-                + usage.completion_tokens * self.config.cost_per_1k_output_tokens
-            )
-            / 1000,
-            model=response.model,
+        choice, reply = parse_chat_response(response, f"The server at {self.base_url}")
+        usage = reply.usage
+        completion = reply.model_copy(
+            update={
+                "cost": (
+                    usage.prompt_tokens * self.config.cost_per_1k_input_tokens
+                    + usage.completion_tokens * self.config.cost_per_1k_output_tokens
+                )
+                / 1000
+            }
         )
         if self.config.request_token_ids:
             self._attach_tokens(completion, response, choice)
@@ -308,51 +280,6 @@ class OpenAIBackend:
     def describe(self) -> dict[str, Any]:
         """The config as recorded in trajectories; the key's value is never part of it."""
         return self.config.model_dump(mode="json")
-
-
-# -- conversion (pure) --------------------------------------------------------------------------
-
-
-def message_to_openai(message: Message) -> dict[str, Any]:
-    """One :class:`Message` in the chat-completions wire format."""
-    if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        out["tool_calls"] = [tool_call_to_openai(call) for call in message.tool_calls]
-        # A reply that was only a call had no content; send it back as it came (null), so a
-        # server's chat template renders the turn as the model produced it.
-        if not message.content:
-            out["content"] = None
-    return out
-
-
-def tool_call_to_openai(call: ToolCall) -> dict[str, Any]:
-    """Arguments go back as a JSON string; malformed ones exactly as the model wrote them."""
-    raw = call.arguments.get(RAW_ARGUMENTS_KEY)
-    arguments = raw if isinstance(raw, str) else json.dumps(call.arguments, ensure_ascii=False)
-    return {
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": arguments},
-    }
-
-
-def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": tool.name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
-
-
-def _finish_reason(reason: str | None, has_calls: bool) -> FinishReason:
-    if reason is None:
-        return "tool_calls" if has_calls else "stop"
-    return _FINISH_REASONS.get(reason, "stop")
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -31,12 +31,8 @@ from typing import Any
 import pytest
 
 from agentkit.agent import Agent
-from agentkit.backends.openai_backend import (
-    OpenAIBackend,
-    OpenAIConfig,
-    message_to_openai,
-    tool_to_openai,
-)
+from agentkit.backends.openai_backend import OpenAIBackend, OpenAIConfig
+from agentkit.backends.openai_format import message_to_openai, tool_to_openai
 from agentkit.backends.retry import RetryPolicy
 from agentkit.backends.vllm_server import VLLMConfig, VLLMServer
 from agentkit.runtime import LocalRuntime
