@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agentkit.errors import UserFacingError
 from agentkit.history import HistoryProcessor
 from agentkit.types import SamplingParams
+from agentkit.yaml_files import read_yaml
 
 
 class ScaffoldConfigError(UserFacingError, ValueError):
@@ -63,13 +64,7 @@ class ScaffoldConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ScaffoldConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ScaffoldConfigError(f"cannot read scaffold file {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ScaffoldConfigError(f"{path} is not valid YAML: {exc}") from exc
+        data = read_yaml(path, ScaffoldConfigError, "scaffold file")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -24,6 +24,7 @@ from agentkit.errors import UserFacingError
 from agentkit.tasks import Task
 from agentkit.tools import CallFormat, Tool, get_format
 from agentkit.types import Completion, Message, SamplingParams, ToolSpec
+from agentkit.yaml_files import read_yaml
 
 if TYPE_CHECKING:
     from agentkit.backends.vllm_server import VLLMServer
@@ -150,12 +151,7 @@ def _first_problem(exc: ValidationError) -> str:
 def load_backend_config(path: str | Path) -> BackendConfig:
     """Read a config from a YAML or JSON file (JSON is YAML, so one reader serves both)."""
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BackendConfigError(f"Cannot read the backend config {source}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise BackendConfigError(f"{source} is not valid YAML or JSON: {exc}") from exc
+    data = read_yaml(source, BackendConfigError, "backend config")
     if not isinstance(data, dict) or "type" not in data:
         raise BackendConfigError(
             f"{source} must hold a mapping with a 'type' field "
@@ -226,10 +222,7 @@ async def close_backend(backend: Backend) -> None:
 
 def _replies(config: ScriptedConfig) -> list[str]:
     path = Path(str(config.path))
-    try:
-        replies = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise BackendConfigError(f"Cannot read scripted replies from {path}: {exc}") from exc
+    replies = read_yaml(path, BackendConfigError, "scripted replies file")
     if not isinstance(replies, list) or not all(isinstance(r, str) for r in replies):
         raise BackendConfigError(f"{path} must hold a list of reply strings.")
     return replies
