@@ -285,7 +285,11 @@ class VLLMBackend:
                 self._server = server
                 self._client = OpenAIBackend(
                     OpenAIConfig(
-                        model=server.model_name, base_url=server.base_url, request_token_ids=True
+                        model=server.model_name,
+                        base_url=server.base_url,
+                        request_token_ids=True,
+                        timeout_s=self.config.request_timeout_s,
+                        retry=self.config.retry,
                     )
                 )
             return self._client

@@ -28,6 +28,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit.backends.retry import RetryPolicy
 from agentkit.errors import UserFacingError
 
 ENTRYPOINT = "vllm.entrypoints.openai.api_server"
@@ -119,6 +120,10 @@ class VLLMConfig(BaseModel):
     """Added to the server's environment (over the defaults set here)."""
     log_path: str | None = None
     """Where the server's output goes; a temporary file when unset (its path is in every error)."""
+    request_timeout_s: float = 600.0
+    """How long one completion may take once the server is up (the client's timeout)."""
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """Retries of failed completions (connection errors, 429, 5xx) once the server is up."""
 
 
 def default_python() -> str:

@@ -197,3 +197,12 @@ def test_a_backend_that_cannot_start_stops_the_run_once_with_its_reason(dataset,
     assert result.exit_code == 2
     assert "Cannot start a vLLM server" in " ".join(result.output.split())
     assert not list((tmp_path / "runs").glob("*/*/trajectory.json"))
+
+
+def test_no_docker_engine_says_so_and_how_to_go_on(dataset, tmp_path, monkeypatch):
+    """With no engine at the configured address, the run stops at once and names the way out."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    result = runner.invoke(app, ["run", "--dataset", str(dataset), "--output", str(tmp_path)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert "no Docker engine answers" in text and "--runtime local" in text
