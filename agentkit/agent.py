@@ -259,10 +259,17 @@ class Agent:
     async def _diff(self, task: Task) -> str:
         """The workspace's changes against the task's base commit, untracked files included.
 
+        A submission in a workspace that is not a git repository is a runtime error.
+
         Written to a file and read back as bytes: command output is shaped for the model
         (cut when long), and a submission must be exact.
         """
-        base = shlex.quote(task.base_commit or "HEAD")
+        # Without a base commit: the current commit, or the empty tree in a repository with none.
+        base = (
+            shlex.quote(task.base_commit)
+            if task.base_commit
+            else "$(git rev-parse -q --verify HEAD || git hash-object -t tree /dev/null)"
+        )
         workdir = shlex.quote(self.runtime.workdir)
         result = await self.runtime.run(
             f"cd {workdir} && git add -A && git -c core.quotepath=false diff --cached --binary "

@@ -291,3 +291,13 @@ def _unknown_tool_reply(fmt, call, tools):
     if fmt.name == "xml":
         return Completion(text="<function=nope>\n</function>")
     return Completion(text="```bash\nnope\n```")
+
+
+async def test_a_repository_without_commits_diffs_against_the_empty_tree():
+    """No base commit and no commit yet: everything the agent wrote is the submission."""
+    async with LocalRuntime() as runtime:
+        await runtime.run("git init -q .")
+        agent, _ = make_agent(runtime, [bash("echo hi > new.txt"), SUBMIT])
+        trajectory = await agent.run(Task(instance_id="empty", problem_statement="Write new.txt."))
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert "+++ b/new.txt" in trajectory.submission and "+hi" in trajectory.submission
