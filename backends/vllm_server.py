@@ -3,7 +3,7 @@
 vLLM usually lives in its own virtual environment (its pinned dependencies clash with the training
 side), so the server is a child process of any interpreter that has vLLM, spoken to over HTTP only.
 The manager's job is to make that child safe to own: it runs in its own process group so one signal
-reaches every process vLLM forks; the group dies with its owner (see :data:`_SUPERVISOR`) so a
+reaches every process vLLM forks; the group dies with its owner (see :data:`agentkit.backends.process_group.GROUP_LEADER`) so a
 crashed test or script never leaves a server eating the CPU; its log goes to a file so a failed
 start-up can say why; and readiness is a real HTTP round trip, with a generous timeout because start-up compiles
 and takes minutes on a busy machine.
@@ -14,20 +14,25 @@ and takes minutes on a busy machine.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit.backends.process_group import (
+    GROUP_LEADER,
+    first_model_id,
+    free_port,
+    http_get,
+    signal_group,
+)
 from agentkit.backends.retry import RetryPolicy
 from agentkit.errors import UserFacingError
 
@@ -44,36 +49,6 @@ INSTALL_HINT = (
 SERVER_ENV_MARK = "AGENTKIT_VLLM_SERVER"
 """Set (to the owner's pid) in the environment of every process of a managed server, so a leak
 check can find them all, the workers vLLM forks included."""
-
-_SUPERVISOR = """
-import ctypes, os, signal, subprocess, sys, threading
-
-def kill_group():
-    os.killpg(0, signal.SIGKILL)
-
-def watch_owner():
-    while os.read(0, 4096):
-        pass
-    kill_group()
-
-def die_with_supervisor():
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)
-
-signal.signal(signal.SIGTERM, lambda *_: None)
-signal.signal(signal.SIGINT, lambda *_: None)
-threading.Thread(target=watch_owner, daemon=True).start()
-server = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, preexec_fn=die_with_supervisor)
-code = server.wait()
-sys.exit(code if code >= 0 else 128 - code)
-"""
-"""The server's group leader, run by the same interpreter (standard library only).
-
-A parent-death signal alone is not enough: it reaches one process, not the engine and worker
-processes vLLM forks, and it fires when the *thread* that spawned the child ends. So the leader
-watches a pipe whose only writer is the owner: end of file means the owner is gone, and the leader
-kills the whole group. The vLLM process itself gets a parent-death signal tied to the leader. A
-SIGTERM to the group reaches vLLM (which shuts down cleanly) while the leader waits for it and
-passes its exit code on."""
 
 _LOG_TAIL_LINES = 40
 _REPO_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "python"
@@ -184,14 +159,6 @@ def server_command(config: VLLMConfig, port: int, python: str | None = None) -> 
     return argv + list(config.extra_args)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the kernel's pick)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class VLLMServer:
     """One vLLM server process owned by this object.
 
@@ -270,7 +237,7 @@ class VLLMServer:
             log.flush()
             try:
                 self._proc = subprocess.Popen(
-                    [argv[0], "-c", _SUPERVISOR, *argv],
+                    [argv[0], "-c", GROUP_LEADER, *argv],
                     stdin=watch_read,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -299,10 +266,10 @@ class VLLMServer:
                     f"The vLLM server exited with code {code} during start-up.\n"
                     + self._log_report()
                 )
-            if await _http_get(self.config.host, self.port, "/health") is not None:
-                models = await _http_get(self.config.host, self.port, "/v1/models")
+            if await http_get(self.config.host, self.port, "/health") is not None:
+                models = await http_get(self.config.host, self.port, "/v1/models")
                 if models is not None:
-                    self._model_name = _first_model_id(models)
+                    self._model_name = first_model_id(models)
                     return
             if time.monotonic() >= deadline:
                 raise VLLMStartupTimeout(
@@ -321,12 +288,12 @@ class VLLMServer:
             return None
         pgid = proc.pid
         if proc.poll() is None:
-            _signal_group(pgid, signal.SIGTERM)
+            signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
         # Workers vLLM forked may outlive the main process: the group goes either way.
-        _signal_group(pgid, signal.SIGKILL)
+        signal_group(pgid, signal.SIGKILL)
         while proc.poll() is None:
             await asyncio.sleep(0.05)
         if self._watch_fd is not None:
@@ -377,46 +344,6 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     env.update(extra)
     return env
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return  # the group is already gone, which is what the signal was for
-
-
-async def _http_get(host: str, port: int, path: str, timeout: float = 5.0) -> bytes | None:
-    """The body of a ``GET`` answered 200, else ``None`` (refused, closed early, other status).
-
-    A bare HTTP/1.0 exchange keeps the manager free of an HTTP client dependency and of blocking
-    calls in the event loop.
-    """
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, TimeoutError):
-        return None
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
-        await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), timeout)
-    except (OSError, TimeoutError):
-        return None
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = head.split(b"\r\n", 1)[0].split()
-    if len(status) < 2 or status[1] != b"200":
-        return None
-    return body
-
-
-def _first_model_id(body: bytes) -> str | None:
-    try:
-        data: Any = json.loads(body)
-        return str(data["data"][0]["id"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
