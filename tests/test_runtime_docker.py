@@ -170,3 +170,16 @@ def test_reap_orphans_removes_containers_of_dead_owners(docker_image: str) -> No
         with contextlib.suppress(docker.errors.NotFound):  # reaped, as expected
             c.remove(force=True)
         client.close()
+
+
+async def test_runtimes_start_while_others_are_being_removed(docker_image: str) -> None:
+    """Starting a runtime reaps orphans, which lists agentkit containers; containers of other
+    runtimes vanishing meanwhile (as in a harness with parallel workers) must not break it."""
+    import asyncio
+
+    async def cycle() -> int | None:
+        async with DockerRuntime(docker_image, workdir="/tmp") as runtime:
+            return (await runtime.run("true")).exit_code
+
+    for _ in range(3):
+        assert await asyncio.gather(*(cycle() for _ in range(6))) == [0] * 6

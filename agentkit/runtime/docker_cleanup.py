@@ -85,17 +85,20 @@ def reap_orphans(client: docker.DockerClient | None = None) -> list[str]:
 
     client = client or docker.from_env()
     removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-        if owner_alive(container.labels):
+    # The low-level listing carries the labels in one call. The high-level one inspects each
+    # container afterwards, and fails when another runtime's container is removed in between.
+    for entry in client.api.containers(all=True, filters={"label": LABEL_OWNER}):
+        if owner_alive(entry.get("Labels") or {}):
             continue
+        name = (entry.get("Names") or [entry["Id"]])[0].lstrip("/")
         try:
-            container.remove(force=True)
+            client.api.remove_container(entry["Id"], force=True)
         except docker.errors.NotFound:
             continue  # removed meanwhile (auto-remove raced us)
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 raise
-        removed.append(container.name)
+        removed.append(name)
     return removed
 
 
