@@ -108,7 +108,10 @@ async def test_grading_runs_concurrently(docker_tasks: tuple[list[Task], list[st
         async with await open_task_runtime(task, "docker", run_id="evals-test") as runtime:
             return (await grade_patch(runtime, task, task.patch, timeout=300)).resolved
 
-    assert await asyncio.gather(*(grade(task) for task in tasks[:3])) == [True, True, True]
+    # A task group cancels (and so closes) the siblings of a failed grading.
+    async with asyncio.TaskGroup() as group:
+        graded = [group.create_task(grade(task)) for task in tasks[:3]]
+    assert [g.result() for g in graded] == [True, True, True]
 
 
 def test_task_image_used_as_is_when_present(docker_tasks: tuple[list[Task], list[str]]) -> None:

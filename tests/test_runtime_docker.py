@@ -182,4 +182,6 @@ async def test_runtimes_start_while_others_are_being_removed(docker_image: str) 
             return (await runtime.run("true")).exit_code
 
     for _ in range(3):
-        assert await asyncio.gather(*(cycle() for _ in range(6))) == [0] * 6
+        async with asyncio.TaskGroup() as group:  # a failure cancels and closes the siblings
+            results = [group.create_task(cycle()) for _ in range(6)]
+        assert [r.result() for r in results] == [0] * 6
