@@ -42,7 +42,7 @@ def run(
         typer.Option(
             help="Which model answers: 'gold' replays each task's reference patch (a sanity run, "
             "not a model); 'scripted:FILE' replays a YAML/JSON list of replies; "
-            "'openai:MODEL[@URL]', 'litellm:MODEL[@URL]', 'vllm:PATH' (starts a local vLLM "
+            "'openai:MODEL' or 'openai:MODEL@URL', 'litellm:MODEL', 'vllm:PATH' (starts a local vLLM "
             "server), 'hf:PATH' (a local transformers model), or a backend config file."
         ),
     ] = "gold",
@@ -56,8 +56,10 @@ def run(
     ] = None,
     rerun: Annotated[bool, typer.Option(help="Run tasks again even if already graded.")] = False,
 ) -> None:
-    """Run a scaffold + backend on tasks in a sandbox; write each trajectory, patch and graded
-    result under OUTPUT/RUN_ID/INSTANCE_ID/."""
+    """Run a scaffold + backend on tasks in a sandbox, and grade the results.
+
+    Each task's trajectory, patch and graded result go under OUTPUT/RUN_ID/INSTANCE_ID/; running
+    the same command again resumes where it stopped."""
     from agentkit.cli.runner import RunSettings, run_tasks
     from agentkit.errors import UserFacingError
 
@@ -88,8 +90,9 @@ def run(
 def examples(
     out_dir: Annotated[Path, typer.Argument(help="Where to build them.")] = DEFAULT_EXAMPLES_DIR,
 ) -> None:
-    """Build the bundled example tasks (small real git repositories with real bugs and tests)
-    and print the dataset path."""
+    """Build the bundled example tasks and print the dataset's path.
+
+    They are small real git repositories with real bugs and real tests, in SWE-bench format."""
     from agentkit.evals.examples import build_examples
 
     typer.echo(build_examples(out_dir))
@@ -106,8 +109,9 @@ def serve(
     ] = None,
     log: Annotated[Path | None, typer.Option(help="Server log file.")] = None,
 ) -> None:
-    """Serve a local model with vLLM's OpenAI-compatible server until Ctrl-C; use it with
-    --backend openai:MODEL@URL from another shell."""
+    """Serve a local model with vLLM's OpenAI-compatible server until Ctrl-C.
+
+    Point runs at it from another shell with --backend openai:MODEL@URL."""
     from agentkit.backends.vllm_server import VLLMConfig, serve_in_foreground
 
     config = VLLMConfig(
