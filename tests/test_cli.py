@@ -59,6 +59,16 @@ def test_gold_run_resolves_writes_every_file_and_resumes(dataset, tmp_path):
     assert (out / "patch.diff").read_text() == trajectory.submission
     run_report = json.loads((tmp_path / "mini__gold" / "report.json").read_text())
     assert run_report["resolved_ids"] == [task_id] and run_report["schema_version"] == 2
+    assert run_report["empty_patch_ids"] == []
+    (prediction,) = [
+        json.loads(line)
+        for line in (tmp_path / "mini__gold" / "preds.jsonl").read_text().splitlines()
+    ]
+    assert prediction == {
+        "instance_id": task_id,
+        "model_name_or_path": "gold",
+        "model_patch": (out / "patch.diff").read_text(),
+    }
 
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already done" in " ".join(again.output.split())

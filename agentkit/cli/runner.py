@@ -93,6 +93,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
         if backends.shared is not None:
             await close_backend(backends.shared)
     _write_run_report(run_dir, run_id, results)
+    _write_predictions(run_dir, _backend_label(backend_config), results)
     console.print(_summary_table(results, run_id))
     console.print(f"Results: {run_dir}/")
     return results
@@ -295,12 +296,38 @@ def _write_run_report(run_dir: Path, run_id: str, results: list[TaskResult]) -> 
         "completed_instances": sum(1 for r in results if r.error is None),
         "resolved_instances": sum(1 for r in results if r.resolved),
         "unresolved_instances": sum(1 for r in results if r.error is None and not r.resolved),
+        "empty_patch_instances": len(_empty_patch_ids(run_dir, results)),
         "error_instances": sum(1 for r in results if r.error is not None),
         "completed_ids": ids(lambda r: r.error is None),
         "resolved_ids": ids(lambda r: bool(r.resolved)),
         "unresolved_ids": ids(lambda r: r.error is None and not r.resolved),
+        "empty_patch_ids": _empty_patch_ids(run_dir, results),
         "error_ids": ids(lambda r: r.error is not None),
         "exit_statuses": {r.instance_id: r.exit_status for r in results},
         "schema_version": 2,
     }
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
+
+
+def _graded_patches(run_dir: Path, results: list[TaskResult]) -> dict[str, str]:
+    """The submitted patch of every task that was graded, by instance id."""
+    patches = {}
+    for result in results:
+        path = run_dir / result.instance_id / "patch.diff"
+        if result.error is None and path.exists():
+            patches[result.instance_id] = path.read_text(encoding="utf-8", errors="surrogateescape")
+    return patches
+
+
+def _empty_patch_ids(run_dir: Path, results: list[TaskResult]) -> list[str]:
+    return sorted(i for i, patch in _graded_patches(run_dir, results).items() if not patch.strip())
+
+
+def _write_predictions(run_dir: Path, model: str, results: list[TaskResult]) -> None:
+    """``preds.jsonl`` in SWE-bench's predictions format, so the same patches can be graded by
+    any SWE-bench-compatible harness."""
+    lines = [
+        json.dumps({"instance_id": i, "model_name_or_path": model, "model_patch": patch})
+        for i, patch in _graded_patches(run_dir, results).items()
+    ]
+    write_text_atomic(run_dir / "preds.jsonl", "".join(line + "\n" for line in lines))
