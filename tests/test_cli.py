@@ -103,6 +103,8 @@ def test_scripted_backend_that_changes_nothing_is_unresolved(dataset, tmp_path):
     )
     assert report[task_id]["resolved"] is False
     assert report[task_id]["tests_status"]["FAIL_TO_PASS"]["success"] == []
+    run_report = json.loads((tmp_path / "runs" / "mini__scripted" / "report.json").read_text())
+    assert run_report["empty_patch_ids"] == [task_id]
 
 
 @pytest.mark.parametrize(
