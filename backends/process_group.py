@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 GROUP_LEADER = """
@@ -55,6 +56,32 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         return  # the group is already gone, which is what the signal was for
+
+
+def kill_marked(variable: str, value: str) -> list[int]:
+    """SIGKILL every process whose environment has ``variable=value``; return their pids.
+
+    The environment is inherited, so this reaches descendants that left the process group (a
+    helper started in a new session) too. Linux only (reads /proc); elsewhere it finds nothing."""
+    needle = f"{variable}={value}".encode()
+    killed: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return killed
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if needle in environ:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            killed.append(int(entry.name))
+    return killed
 
 
 async def http_get(host: str, port: int, path: str, timeout: float = 5.0) -> bytes | None:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import FrameType
 from typing import Literal, Self
@@ -31,6 +32,7 @@ from agentkit.backends.process_group import (
     first_model_id,
     free_port,
     http_get,
+    kill_marked,
     signal_group,
 )
 from agentkit.backends.retry import RetryPolicy
@@ -47,8 +49,8 @@ INSTALL_HINT = (
 )
 
 SERVER_ENV_MARK = "AGENTKIT_VLLM_SERVER"
-"""Set (to the owner's pid) in the environment of every process of a managed server, so a leak
-check can find them all, the workers vLLM forks included."""
+"""Set (to ``OWNERPID-ID``) in the environment of every process of a managed server, so that
+stopping it and leak checks find them all, the workers vLLM forks included."""
 
 _LOG_TAIL_LINES = 40
 _REPO_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "python"
@@ -176,6 +178,8 @@ class VLLMServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._model_name: str | None = None
         self._watch_fd: int | None = None
+        self._mark = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        """This server's value of :data:`SERVER_ENV_MARK`: the owner's pid, then a unique id."""
 
     # -- what clients need ------------------------------------------------------------------------
 
@@ -231,7 +235,7 @@ class VLLMServer:
         # so it reaches EOF exactly when the owner goes away, however it goes.
         watch_read, self._watch_fd = os.pipe()
         env = _child_env(self.config.env)
-        env[SERVER_ENV_MARK] = str(os.getpid())
+        env[SERVER_ENV_MARK] = self._mark
         with self.log_path.open("ab") as log:
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
@@ -292,10 +296,12 @@ class VLLMServer:
             deadline = time.monotonic() + timeout_s
             while proc.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-        # Workers vLLM forked may outlive the main process: the group goes either way.
+        # Workers vLLM forked may outlive the main process: the group goes either way, and so
+        # does any helper that left the group (they all carry this server's mark).
         signal_group(pgid, signal.SIGKILL)
         while proc.poll() is None:
             await asyncio.sleep(0.05)
+        kill_marked(SERVER_ENV_MARK, self._mark)
         if self._watch_fd is not None:
             os.close(self._watch_fd)
             self._watch_fd = None

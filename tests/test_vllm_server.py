@@ -282,7 +282,7 @@ def test_the_server_group_dies_with_its_owner_even_by_sigkill(
         assert owner.stdout.readline().strip() == "started"
         pids = started_pids(tmp_path)
         marked = Path(f"/proc/{pids[1]}/environ").read_bytes()
-        assert f"{SERVER_ENV_MARK}={owner.pid}".encode() in marked
+        assert f"{SERVER_ENV_MARK}={owner.pid}-".encode() in marked
         owner.kill()
         owner.wait()
         assert wait_dead(pids) == []
@@ -345,3 +345,31 @@ def test_a_missing_model_directory_is_a_clear_error(fake_vllm: Path, tmp_path: P
     server = VLLMServer(config.model_copy(update={"model_path": str(tmp_path / "no-such-model")}))
     with pytest.raises(VLLMServerError, match="no such model directory"):
         server.start_sync()
+
+
+def test_stop_also_kills_helpers_that_left_the_process_group(
+    fake_vllm: Path, tmp_path: Path
+) -> None:
+    """A helper started in a new session (outside the group's reach) still goes with the server:
+    it carries the server's mark in its environment."""
+    server = VLLMServer(fake_config(fake_vllm, tmp_path, "serve"))
+    server.start_sync()
+    escaped = subprocess.Popen(
+        ["sleep", "300"], start_new_session=True, env={**os.environ, **_server_env(server)}
+    )
+    try:
+        server.stop_sync()
+        assert escaped.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if escaped.poll() is None:
+            escaped.kill()
+            escaped.wait()
+
+
+def _server_env(server: VLLMServer) -> dict[str, str]:
+    """The mark a process of ``server`` inherits (read from the server's own environment)."""
+    assert server.pid is not None
+    for item in Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0"):
+        if item.startswith(f"{SERVER_ENV_MARK}=".encode()):
+            return {SERVER_ENV_MARK: item.decode().split("=", 1)[1]}
+    raise AssertionError("the server has no mark")
