@@ -26,7 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.backend import BackendError, ContextExceeded
 from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
-from agentkit.backends.retry import RetryPolicy, retry_after_seconds, with_retries
+from agentkit.backends.retry import (
+    RetryPolicy,
+    attempts_phrase,
+    retry_after_from_error,
+    with_retries,
+)
 from agentkit.types import Completion, Message, SamplingParams, ToolSpec, Usage
 
 _CONTEXT_MARKERS = (
@@ -104,7 +109,7 @@ class LiteLLMBackend:
                 policy=self.config.retry_policy(),
                 is_retryable=_is_retryable,
                 describe=self._describe_failure,
-                retry_after=_retry_after,
+                retry_after=retry_after_from_error,
                 sleep=self._sleep,
             )
         except litellm.ContextWindowExceededError as exc:
@@ -200,7 +205,7 @@ class LiteLLMBackend:
     # -- errors -----------------------------------------------------------------------------------
 
     def _describe_failure(self, exc: BaseException, attempts: int, seconds: float) -> str:
-        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"
+        tries = attempts_phrase(attempts, seconds)
         where = self.config.model + (f" at {self.config.api_base}" if self.config.api_base else "")
         status = getattr(exc, "status_code", None)
         name = type(exc).__name__
@@ -271,12 +276,6 @@ def _is_retryable(exc: BaseException) -> bool:
         return True
     status = getattr(exc, "status_code", None)
     return isinstance(status, int) and (status >= 500 or status in (408, 409, 429))
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The wait the provider asked for, from the HTTP response litellm keeps on its errors."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    return retry_after_seconds(headers) if headers is not None else None
 
 
 def _message(exc: BaseException) -> str:

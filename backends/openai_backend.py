@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.backend import BackendError, ContextExceeded
 from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
-from agentkit.backends.retry import RetryPolicy, retry_after_seconds, with_retries
+from agentkit.backends.retry import (
+    RetryPolicy,
+    attempts_phrase,
+    retry_after_from_error,
+    with_retries,
+)
 from agentkit.types import (
     Completion,
     Message,
@@ -111,7 +116,7 @@ class OpenAIBackend:
                 policy=self.config.retry,
                 is_retryable=_is_retryable,
                 describe=self._describe_failure,
-                retry_after=_retry_after,
+                retry_after=retry_after_from_error,
                 sleep=self._sleep,
             )
         except openai.APIStatusError as exc:
@@ -210,7 +215,7 @@ class OpenAIBackend:
     def _describe_failure(self, exc: BaseException, attempts: int, seconds: float) -> str:
         import openai
 
-        tries = f"after {attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"
+        tries = attempts_phrase(attempts, seconds)
         if isinstance(exc, openai.APITimeoutError):
             return (
                 f"The server at {self.base_url} did not answer within {self.config.timeout_s:g} s, "
@@ -290,12 +295,6 @@ def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRYABLE_STATUS or exc.status_code >= 500
     return False
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    return retry_after_seconds(headers) if headers is not None else None
 
 
 def _server_message(exc: Any) -> str:

@@ -110,3 +110,15 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def retry_after_from_error(exc: BaseException) -> float | None:
+    """The wait a server asked for, read from the HTTP response an SDK error carries (the
+    ``openai`` client's and litellm's errors both keep it as ``response``)."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    return retry_after_seconds(headers) if headers is not None else None
+
+
+def attempts_phrase(attempts: int, seconds: float) -> str:
+    """``after 3 attempts over 12 s``: how long a give-up message says the backend tried."""
+    return f"after {attempts} attempt{'s' if attempts != 1 else ''} over {seconds:.0f} s"

@@ -21,7 +21,7 @@ from openai_stub import StubOpenAIServer, StubReply, chat_reply, error_body
 from agentkit.agent import Agent
 from agentkit.backend import BackendError, ContextExceeded
 from agentkit.backends import OpenAIBackend, OpenAIConfig, RetryPolicy, with_retries
-from agentkit.backends.openai_backend import _retry_after
+from agentkit.backends.retry import retry_after_from_error as _retry_after
 from agentkit.runtime import LocalRuntime
 from agentkit.scaffolds import load_scaffold
 from agentkit.tasks import Task
