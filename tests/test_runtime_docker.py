@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,9 @@ def test_owner_death_leaves_no_container(docker_image: str, sig: signal.Signals)
         [sys.executable, "-c", OWNER_SCRIPT, docker_image, run_id],
         stdout=subprocess.PIPE,
         text=True,
+        # SIGINT at its default even when this suite runs as a background job of a script (which
+        # starts it ignored, and an ignored SIGINT stays ignored across exec).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
@@ -185,3 +189,43 @@ async def test_runtimes_start_while_others_are_being_removed(docker_image: str) 
         async with asyncio.TaskGroup() as group:  # a failure cancels and closes the siblings
             results = [group.create_task(cycle()) for _ in range(6)]
         assert [r.result() for r in results] == [0] * 6
+
+
+SIGINT_IGNORED_OWNER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from agentkit.runtime import DockerRuntime
+
+    async def main():
+        async with DockerRuntime(sys.argv[1]) as rt:
+            seen = {}
+            for mode in ("persistent", "stateless"):
+                r = await rt.run(
+                    "echo started; sleep 60; echo never", timeout=1, stateless=mode == "stateless"
+                )
+                seen[mode] = [r.output, r.timed_out]
+            seen["after"] = (await rt.run("echo after")).output
+        print(json.dumps(seen))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_timeout_stops_the_command_when_the_owner_ignores_sigint(docker_image: str) -> None:
+    """An owner started as a script's background job ignores SIGINT; its `docker` clients and the
+    shells in the container must not (see tests/test_runtime_signals.py for the local runtime)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SIGINT_IGNORED_OWNER, docker_image],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "persistent": ["started\n", True],
+        "stateless": ["started\n", True],
+        "after": "after\n",
+    }

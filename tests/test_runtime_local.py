@@ -91,3 +91,18 @@ def test_a_sigkilled_owner_leaves_no_shell_behind(tmp_path: Path) -> None:
     while Path(f"/proc/{shell_pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{shell_pid}").exists(), "the shell outlived its killed owner"
+
+
+async def test_syntax_error_in_a_command_too_long_for_one_argument(tmp_path: Path) -> None:
+    """Over 128 KiB a command cannot be an argument of `bash -n -c`; it is parsed from a pipe and
+    still reported the way `bash -c` reports errors, and the session carries on."""
+    command = "echo x\n" * 20_000 + "fi"
+    async with LocalRuntime(tmp_path) as rt:
+        r = await rt.run(command)
+        assert r.exit_code == 2
+        assert r.output == (
+            "bash: -c: line 20001: syntax error near unexpected token `fi'\n"
+            "bash: -c: line 20001: `fi'\n"
+        )
+        r = await rt.run("cat > big.txt <<'EOF'\n" + "y" * 200_000 + "\nEOF\nwc -c < big.txt")
+        assert r.output == "200001\n" and r.exit_code == 0

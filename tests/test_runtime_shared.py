@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,13 +90,88 @@ async def test_empty_output_messages(rt: Runtime) -> None:
 
 
 async def test_syntax_error_runs_nothing_and_session_survives(rt: Runtime) -> None:
+    await rt.run("cd /tmp && export KEEP=yes")
     r = await rt.run("touch made_it\nif then fi )")
     assert r.exit_code == 2 and "syntax error" in r.output
     assert (await rt.run("ls made_it")).exit_code != 0
+    r = await rt.run("touch made_it\necho $(fi)")  # bash 5.2's eval would end a shell on this one
+    assert r.exit_code == 2 and "syntax error" in r.output
+    assert (await rt.run("ls made_it; pwd; echo $KEEP")).output.endswith("/tmp\nyes\n")
     r = await rt.run("echo fine", stateless=True)
     assert r.output == "fine\n"
     r = await rt.run("touch made_it\n)", stateless=True)
     assert r.exit_code == 2 and "syntax error" in r.output
+    assert (await rt.run("ls made_it")).exit_code != 0
+
+
+SYNTAX_ERRORS = [
+    "fi",
+    "if true; then\n  echo x",
+    "echo 'unclosed",
+    'echo "unclosed',
+    "echo $(",
+    "echo )",
+    ":\n:\n:\n:\nfi",
+    "for f in a b; do\n  : $f\ndone\ndone",
+    "case x in",
+    "echo $(fi)",
+    "diff <(if) x",
+    "x=(1",
+    "[[ x",
+    "}; touch ran; f() { :",
+    "); touch ran; (",
+]
+"""Commands bash rejects; in none of them does bash -c print anything before the error."""
+
+NOT_ERRORS = [
+    "cat <<EOF\nan unclosed heredoc is only a warning",
+    "echo trailing \\",
+    "echo a\necho ${x!}\necho b",
+    "echo ok # comment",
+    "",
+]
+"""Commands that look broken to a naive check, or whose runtime errors name a line."""
+
+
+def bash_c(rt: Runtime, command: str) -> tuple[str, int]:
+    """What a fresh ``bash -c COMMAND`` prints (stdout and stderr merged) and its exit status, in
+    the same sandbox and directory as ``rt``: the reference for what the model must see."""
+    argv = ["bash", "-c", command]
+    if isinstance(rt, DockerRuntime):
+        assert rt.container_id is not None
+        # merged in the container: `docker exec` passes stdout and stderr on separately
+        merged = ["bash", "-c", 'exec bash -c "$1" bash 2>&1', "bash", command]
+        argv = ["docker", "exec", "-w", rt.workdir, rt.container_id, *merged]
+    done = subprocess.run(
+        argv,
+        cwd=rt.workdir if isinstance(rt, LocalRuntime) else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+    )
+    return done.stdout, done.returncode
+
+
+@pytest.mark.parametrize("stateless", [False, True], ids=["persistent", "stateless"])
+async def test_syntax_errors_read_as_bash_c_prints_them(rt: Runtime, stateless: bool) -> None:
+    """The model sees bash's own report about its own command (its line numbers, no wrapper, no
+    internal names), exit status 2, and nothing of the command ran."""
+    await rt.run("true")  # start the sandbox, so bash_c can reach it
+    for command in SYNTAX_ERRORS:
+        expected, _ = bash_c(rt, command)
+        r = await rt.run(command, stateless=stateless)
+        assert (r.output, r.exit_code) == (expected, 2), command
+        assert "__ak" not in r.output and "eval" not in r.output
+    assert (await rt.run("ls ran")).exit_code != 0
+    for command in NOT_ERRORS:
+        expected, code = bash_c(rt, command)
+        r = await rt.run(command, stateless=stateless)
+        if not expected:
+            expected = EMPTY_OK if code == 0 else EMPTY_FAILED.format(exit_code=code)
+        assert (r.output, r.exit_code) == (expected, code), command
+    assert (await rt.run("echo alive", stateless=stateless)).output == "alive\n"
 
 
 async def test_heredoc_and_stdin_reading_commands(rt: Runtime) -> None:

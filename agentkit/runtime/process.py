@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from agentkit.runtime.output import OutputBuffer, RawRun
+from agentkit.runtime.shell import SYNTAX_CHECK, reset_signals, signals_need_reset
 
 GROUP_SIGNAL_SCRIPT = r"""sig=$1 pg=$2 spare=$3
 pidfile=
@@ -37,21 +38,25 @@ exit 0
 the group but its leader is signalled (used to kill a shell's children while keeping the shell);
 it reads ``/proc`` because minimal images have no ``ps`` or ``pkill``."""
 
-STATELESS_WRAPPER = r"""__ak_pidfile=$1 __AK_CMD=$2
-shift 2
-exec 2>&1 </dev/null
-[ -n "$__ak_pidfile" ] && printf '%s\n' "$$" >| "$__ak_pidfile"
-eval "__ak_chk() { : ; ${__AK_CMD}"$'\n}' || exit 2
-unset -f __ak_chk
-eval "$__AK_CMD"
-__ak_rc=$?
-[ -n "$__ak_pidfile" ] && rm -f -- "$__ak_pidfile"
-exit "$__ak_rc"
-"""
-"""``bash -c STATELESS_WRAPPER _ PIDFILE COMMAND``: checks the syntax of the whole command before
-running any of it (exit code 2 on error), merges stderr into stdout, gives it no stdin, and
-records its process group id in PIDFILE when one is given (needed where the runner cannot see
-the pid, inside a container)."""
+STATELESS_WRAPPER = "; ".join(
+    [
+        "__ak_pidfile=$1 __AK_CMD=$2 __AK_BASH=$BASH",
+        "shift 2",
+        "exec 2>&1 </dev/null",
+        '[ -n "$__ak_pidfile" ] && printf "%s\\n" "$$" >| "$__ak_pidfile"',
+        SYNTAX_CHECK,
+        '__ak_check && eval "$__AK_CMD"',
+        "__ak_rc=$?",
+        '[ -n "$__ak_pidfile" ] && rm -f -- "$__ak_pidfile"',
+        'exit "$__ak_rc"',
+    ]
+)
+"""``bash -c STATELESS_WRAPPER bash PIDFILE COMMAND``: checks the syntax of the whole command before
+running any of it (:data:`~agentkit.runtime.shell.SYNTAX_CHECK`: bash's own ``bash -c`` message
+and status on error), merges stderr into stdout, gives it no stdin, and records its process group
+id in PIDFILE when one is given (needed where the runner cannot see the pid, inside a container).
+It is one line on purpose: ``eval`` numbers the lines of what it runs from its own line, so on
+line 1 a runtime error reads ``bash: line 3: ...`` for line 3 of the command, as under ``bash -c``."""
 
 
 async def signal_local_group(sig: int, pgid: int, spare_leader: bool) -> None:
@@ -97,8 +102,10 @@ async def run_oneshot(
 
     On timeout ``on_timeout(SIGINT, pid)`` then, after ``grace_s`` or as soon as the command has
     exited, ``on_timeout(SIGKILL, pid)`` are awaited (they must reach the command's process group
-    wherever it runs), and finally the spawned process itself is killed. Background processes that keep the pipe open do not keep the call
-    waiting: once the command has exited, output is read for a short moment more and then left.
+    wherever it runs), and finally the spawned process itself is killed. Background processes
+    that keep the pipe open do not keep the call waiting: once the command has exited, output is
+    read for a short moment more and then left. The process starts with default signal
+    dispositions whatever this one's are (see :func:`~agentkit.runtime.shell.reset_signals`).
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -110,6 +117,7 @@ async def run_oneshot(
         cwd=cwd,
         env=dict(env) if env is not None else None,
         start_new_session=True,
+        preexec_fn=reset_signals if signals_need_reset() else None,
     )
     assert proc.stdout is not None
     buffer = OutputBuffer(buffer_cap)
