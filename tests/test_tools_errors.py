@@ -134,7 +134,33 @@ def _cases() -> list[Case]:
             "native",
             "json_not_an_object",
             native(tool_call_from_json("count", "[1]", "call_1")),
-            e.MALFORMED_JSON.format(tool="count", detail="got a JSON list instead of an object"),
+            e.MALFORMED_JSON.format(tool="count", detail="got an array instead of an object"),
+        ),
+        Case(
+            "native",
+            "json_null",
+            native(tool_call_from_json("count", "null", "call_1")),
+            e.MALFORMED_JSON.format(tool="count", detail="got null instead of an object"),
+        ),
+        Case(
+            "native",
+            "json_string",
+            native(tool_call_from_json("count", '"n=1"', "call_1")),
+            e.MALFORMED_JSON.format(tool="count", detail="got a string instead of an object"),
+        ),
+        Case(
+            "native",
+            "nameless_call",
+            native(call("", n=1)),
+            e.NAMELESS_CALL.format(valid=", ".join(tool.name for tool in TOOLS)),
+        ),
+        Case(
+            "native",
+            "control_bytes_are_escaped",
+            native(call("gr\x00ep\x1b[2J\r", pattern="x")),
+            e.UNKNOWN_TOOL.format(
+                name="gr\\x00ep\\x1b[2J\\x0d", valid=", ".join(tool.name for tool in TOOLS)
+            ),
         ),
         Case(
             "native",
@@ -242,6 +268,11 @@ def _cases() -> list[Case]:
             ("unclosed_block", Completion(text="Run it.\n```bash\ncount 1\n"), e.BLOCK_UNCLOSED),
             ("empty_block", block(""), e.BLOCK_EMPTY),
             (
+                "misplaced_fence",
+                Completion(text="Run it: ```bash\ncount 1\n```"),
+                e.BLOCK_MISPLACED_FENCE,
+            ),
+            (
                 "bad_quotes",
                 block("count 1 'label"),
                 e.BLOCK_BAD_QUOTES.format(detail="No closing quotation"),
@@ -320,7 +351,11 @@ def test_error_message(case: Case) -> None:
 
 def test_every_template_is_exercised() -> None:
     """A new template without a case here would ship untested."""
-    templates = {name: getattr(e, name) for name in dir(e) if name.isupper()}
+    templates = {
+        name: getattr(e, name)
+        for name in dir(e)
+        if name.isupper() and not name.startswith("_") and isinstance(getattr(e, name), str)
+    }
     unused = {
         name
         for name, template in templates.items()

@@ -205,10 +205,12 @@ def test_bash_block_names_arguments_after_a_gap() -> None:
     assert parsed.call.arguments == {"n": 4, "label": "x"}
 
 
-def test_bash_block_render_refuses_a_fence_line() -> None:
-    with pytest.raises(ValueError, match="fence"):
-        fenced = ToolCall(name="bash", arguments={"command": "a\n```\nb"})
-        BashBlockFormat().render(fenced, [BashTool()])
+def test_bash_block_render_fences_a_fence_line_with_more_backticks() -> None:
+    """More cases in test_tools_fences.py."""
+    fenced = ToolCall(name="bash", arguments={"command": "a\n```\nb"})
+    completion = BashBlockFormat().render(fenced, [BashTool()])
+    assert completion.text == "````bash\na\n```\nb\n````"
+    assert BashBlockFormat().parse(completion, [BashTool()]).call == fenced
 
 
 # -- truncated replies ------------------------------------------------------------------------

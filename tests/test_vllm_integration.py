@@ -258,3 +258,22 @@ async def test_a_server_killed_mid_run_ends_the_loop_with_a_backend_error(
     assert saved.exit_status is ExitStatus.BACKEND_ERROR
     assert len(saved.steps) == 1
     assert_token_data(saved.steps[0].completion)
+
+
+async def test_an_error_turn_for_a_call_without_an_id_is_accepted_by_the_server(backend) -> None:
+    """A backend of a user's returns a nameless call with no id: the loop gives the call an id,
+    and the assistant turn plus the error turn that answers it (both built by the native format)
+    are a conversation the real server accepts."""
+    from agentkit.tools.errors import ToolCallError
+    from agentkit.tools.native import with_call_ids
+
+    native = get_format("native")
+    reply = with_call_ids(Completion(tool_calls=[ToolCall(name="", arguments={}, id=None)]))
+    with pytest.raises(ToolCallError) as error:
+        native.parse(reply, [BASH])
+    answers = native.error_messages(reply, error.value)
+    (call,) = reply.tool_calls
+    assert call.id and [m.tool_call_id for m in answers] == [call.id]
+    history = [*CHAT, native.assistant_message(reply), *answers]
+    completion = await backend.complete(history, [BASH.spec()], GREEDY)
+    assert completion.prompt_token_ids

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agentkit.tools import errors
 from agentkit.tools.base import Tool
+from agentkit.validation import validator_reason
 
 Usage = Callable[[Tool], str]
 """A format's way of showing one tool's syntax; used inside error messages."""
@@ -225,7 +226,7 @@ def _explain(tool: Tool, raw: dict[str, Any], error: ValidationError, usage: Usa
         if name is None or name not in props:
             problems.append(
                 errors.INVALID_ARGUMENTS.format(
-                    tool=tool.name, reason=_reason(item["msg"]), usage=usage(tool)
+                    tool=tool.name, reason=validator_reason(item["msg"]), usage=usage(tool)
                 )
             )
             continue
@@ -243,7 +244,7 @@ def _explain(tool: Tool, raw: dict[str, Any], error: ValidationError, usage: Usa
         else:
             problems.append(
                 errors.INVALID_ARGUMENT_VALUE.format(
-                    argument=name, tool=tool.name, value=value, reason=_reason(item["msg"])
+                    argument=name, tool=tool.name, value=value, reason=validator_reason(item["msg"])
                 )
             )
     if len(missing) == 1:
@@ -257,11 +258,3 @@ def _explain(tool: Tool, raw: dict[str, Any], error: ValidationError, usage: Usa
             0, errors.MISSING_ARGUMENTS.format(tool=tool.name, arguments=names, usage=usage(tool))
         )
     return "\n\n".join(problems)
-
-
-def _reason(message: str) -> str:
-    """A validator's message without pydantic's ``Value error, `` prefix, lower-cased start."""
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-    return message[:1].lower() + message[1:] if message else "it was refused"

@@ -12,6 +12,26 @@ Two shapes, chosen by the tool set:
   an optional argument can be skipped.
 
 Blocks fenced with another language (```python) are illustrations, not actions, and are ignored.
+
+Fences follow CommonMark's rule. A fence line is a run of three or more backticks at the start of
+a line (indentation allowed), followed on an opening fence by an optional language name and
+nothing else. A block opened by N backticks is closed only by a line of at least N backticks and
+nothing but whitespace, so a block whose content holds ``` lines (a README in a heredoc, a patch)
+is fenced with more backticks (````bash ... ````); :meth:`BashBlockFormat.render` always picks
+a fence longer than any backtick run that starts a content line, so it can write any value.
+
+Two slips are refused with a message rather than guessed at, because what they would run is not
+what the model meant:
+
+* a ``` that does not start its line (``Run it: ```bash``) is a misplaced fence. Ignored while the
+  reply still holds one clean action block (inline ``` in the reasoning is harmless), it is
+  reported as such when it leaves the reply without one: no block, an unclosed block, or a block
+  as below. Otherwise ``x```bash`` followed by two blocks would run their ```bash line as shell.
+* a line inside a block that is itself an opening fence at least as long as the block's
+  (```bash, or ``` done) means the model started another block or wrote text after its closing
+  fence without closing this one: the block is reported as not closed.
+
+Lines without ``` cost one substring test; only lines holding ``` meet the regex.
 """
 
 from __future__ import annotations
@@ -35,7 +55,13 @@ from agentkit.tools.call_format import CallFormat, ParsedAction
 from agentkit.types import Completion, ToolCall
 
 ACTION_LANGUAGES = frozenset({"", "bash", "sh"})
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[ \t]*\r?$")
+_LONGER_FENCE = (
+    "A block whose content holds lines starting with ``` (a Markdown file, say) is opened and "
+    "closed with more backticks: ````bash, then the content, then ````."
+)
+"""The longer-fence rule, told to the model in both shapes' instructions."""
+_FENCE = re.compile(r"^[ \t]*(`{3,})[ \t]*([\w+-]*)[ \t]*\r?$")
+"""A fence line: indentation, three or more backticks, and on an opening fence a language."""
 
 
 @dataclass
@@ -43,35 +69,64 @@ class _Block:
     language: str
     start: int
     """Offset of the opening fence in the reply."""
+    width: int
+    """Backticks in the opening fence; a closing fence needs at least as many."""
     lines: list[str]
-    closed: bool
+    closed: bool = False
+    nested: bool = False
+    """A content line is an opening fence as long as this one's: see the module docstring."""
 
     @property
     def content(self) -> str:
         return "\n".join(self.lines)
 
 
-def _blocks(text: str) -> list[_Block]:
-    """Fenced blocks in ``text``; a bare ``` opens a block outside one and closes it inside."""
+def _blocks(text: str) -> tuple[list[_Block], bool]:
+    """Fenced blocks in ``text``, and whether a line outside them holds a misplaced ```."""
     found: list[_Block] = []
     current: _Block | None = None
+    misplaced = False
     offset = 0
     for line in text.split("\n"):
         # Most lines hold no backticks; a substring test is far cheaper than the regex.
-        fence = _FENCE.match(line) if "```" in line else None
+        if "```" not in line:
+            if current is not None:
+                current.lines.append(line)
+            offset += len(line) + 1
+            continue
+        fence = _FENCE.match(line)
         if current is None:
             if fence:
-                current = _Block(fence.group(1).lower(), offset, [], closed=False)
-        elif fence and not fence.group(1):
-            current.closed = True
-            found.append(current)
-            current = None
+                width = len(fence.group(1))
+                current = _Block(fence.group(2).lower(), offset, width, [])
+            else:
+                misplaced = True
+        elif fence and len(fence.group(1)) >= current.width:
+            if fence.group(2):
+                current.nested = True
+                current.lines.append(line)
+            else:
+                current.closed = True
+                found.append(current)
+                current = None
         else:
             current.lines.append(line)
         offset += len(line) + 1
     if current is not None:
         found.append(current)
-    return found
+    return found, misplaced
+
+
+def _fence_for(content: str) -> str:
+    """A fence longer than every backtick run that starts a line of ``content`` (at least ```),
+    so that no content line can close the block or read as another opening fence."""
+    width = 3
+    if "```" in content:
+        for line in content.split("\n"):
+            stripped = line.lstrip(" \t")
+            run = len(stripped) - len(stripped.lstrip("`"))
+            width = max(width, run + 1)
+    return "`" * width
 
 
 def single_argument(tools: Sequence[Tool]) -> str | None:
@@ -123,7 +178,8 @@ class BashBlockFormat(CallFormat):
                 f"End every reply with exactly one fenced block that holds the {argument}, like "
                 "this (your reasoning goes before it):\n\n"
                 f"{self.syntax(tools)}\n\n"
-                "Write one block per reply; a reply with no block or with several runs nothing."
+                "Write one block per reply; a reply with no block or with several runs nothing. "
+                f"{_LONGER_FENCE}"
             )
         return (
             "You can use these tools:\n\n"
@@ -134,7 +190,7 @@ class BashBlockFormat(CallFormat):
             f"{self.syntax(tools)}\n\n"
             "Write booleans as true or false and lists as JSON in quotes ('[1, 2]'). Leave out "
             "optional arguments you do not need; to skip one and give a later one, write the "
-            "later one as NAME=VALUE. Write one block per reply."
+            f"later one as NAME=VALUE. Write one block per reply. {_LONGER_FENCE}"
         )
 
     def _malformed(self, problem: str, tools: Sequence[Tool]) -> errors.ToolCallError:
@@ -144,7 +200,10 @@ class BashBlockFormat(CallFormat):
 
     def _parse(self, completion: Completion, tools: Sequence[Tool]) -> ParsedAction:
         text = completion.text
-        actions = [block for block in _blocks(text) if block.language in ACTION_LANGUAGES]
+        blocks, misplaced = _blocks(text)
+        actions = [block for block in blocks if block.language in ACTION_LANGUAGES]
+        if misplaced and not any(block.closed and not block.nested for block in actions):
+            raise self._malformed(errors.BLOCK_MISPLACED_FENCE, tools)
         if not actions:
             raise errors.ToolCallError(errors.NO_ACTION.format(syntax=self.syntax(tools)))
         if len(actions) > 1:
@@ -152,7 +211,7 @@ class BashBlockFormat(CallFormat):
                 errors.MULTIPLE_ACTIONS.format(count=len(actions), syntax=self.syntax(tools))
             )
         block = actions[0]
-        if not block.closed:
+        if not block.closed or block.nested:
             raise self._malformed(errors.BLOCK_UNCLOSED, tools)
         thought = text[: block.start].strip()
         argument = single_argument(tools)
@@ -221,17 +280,18 @@ class BashBlockFormat(CallFormat):
         return raw
 
     def render(self, call: ToolCall, tools: Sequence[Tool], thought: str = "") -> Completion:
-        """Write ``call`` as a block. Raises ``ValueError`` for a value holding a line that is
-        only a fence, which no block can carry."""
+        """Write ``call`` as a block, fenced with more backticks when a value holds ``` lines,
+        so any value can be written. Raises ``ValueError`` only for a thought that holds a fence
+        line: it would open a block of its own before the action's."""
         argument = single_argument(tools)
         if argument is not None:
             content = value_as_text(call.arguments.get(argument, ""))
         else:
             content = self._render_command_line(call, find_tool(call.name, tools))
-        for part in (content, thought):
-            if any(_FENCE.match(line) for line in part.split("\n")):
-                raise ValueError("a value or the thought holds a fence line (```)")
-        block = f"```bash\n{content}\n```"
+        if "```" in thought and any(_FENCE.match(line) for line in thought.split("\n")):
+            raise ValueError("the thought holds a fence line (```)")
+        fence = _fence_for(content)
+        block = f"{fence}bash\n{content}\n{fence}"
         return Completion(text=f"{thought}\n\n{block}" if thought else block)
 
     def _render_command_line(self, call: ToolCall, tool: Tool) -> str:

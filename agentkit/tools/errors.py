@@ -28,6 +28,12 @@ UNKNOWN_TOOL = (
 )
 """``valid``: the tool names, comma separated."""
 
+NAMELESS_CALL = (
+    "Your function call has no name, so nothing was run. "
+    "The available tools are: {valid}. Call one of these by its name."
+)
+"""Native calling: the call's ``name`` was empty."""
+
 TRUNCATED_REPLY = (
     "Your reply was cut off at the output token limit before it held a complete tool call, "
     "so nothing was run. Reply again more briefly: keep the reasoning short so that the whole "
@@ -114,6 +120,11 @@ MALFORMED_BLOCK = (
 BLOCK_UNCLOSED = "the ``` block is not closed by a line that holds only ```"
 BLOCK_EMPTY = "the block is empty; its first word must be a tool name"
 BLOCK_BAD_QUOTES = "its quoting could not be split into words ({detail})"
+BLOCK_MISPLACED_FENCE = (
+    "a ``` fence must start its own line, with nothing before it and nothing after it but a "
+    "language name such as bash"
+)
+"""A ``` in the middle of a line (``Run it: ```bash``) left the reply without a clean block."""
 
 
 class ToolCallError(Exception):
@@ -124,8 +135,22 @@ class ToolCallError(Exception):
     """
 
     def __init__(self, message: str) -> None:
+        message = printable(message)
         super().__init__(message)
         self.message = message
+
+
+_CONTROL = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\n\t"
+}
+"""C0 and C1 control characters other than newline and tab, as ``\\xNN`` escapes."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control bytes (NUL, ESC, CR, ...) written as ``\\xNN``: messages echo parts
+    of the model's reply, and a raw NUL or escape sequence would corrupt the transcript, a
+    terminal, or a server that rejects them."""
+    return text.translate(_CONTROL)
 
 
 class TruncatedReply(ToolCallError):

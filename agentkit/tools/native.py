@@ -36,22 +36,53 @@ def parse_arguments_json(text: str, tool: str = "?") -> dict[str, Any]:
         detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         raise errors.ToolCallError(errors.MALFORMED_JSON.format(tool=tool, detail=detail)) from None
     if not isinstance(value, dict):
-        detail = f"got a JSON {type(value).__name__} instead of an object"
+        detail = f"got {json_kind(value)} instead of an object"
         raise errors.ToolCallError(errors.MALFORMED_JSON.format(tool=tool, detail=detail))
     return value
 
 
+def json_kind(value: Any) -> str:
+    """A decoded JSON value's kind in JSON's own words (``null``, ``an array``), for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
 def tool_call_from_json(name: str, arguments: str, id: str | None = None) -> ToolCall:  # noqa: A002
-    """Build a :class:`ToolCall` from an API's JSON argument string without ever raising."""
+    """Build a :class:`ToolCall` from an API's JSON argument string without ever raising.
+
+    A call without an id gets a fresh one: the answer to the call (its result or its error) must
+    name it, and OpenAI-compatible servers refuse a tool message whose id is null or empty.
+    """
     try:
         parsed = parse_arguments_json(arguments, name)
     except errors.ToolCallError:
         parsed = {RAW_ARGUMENTS_KEY: arguments}
-    return ToolCall(name=name, arguments=parsed, id=id)
+    return ToolCall(name=name, arguments=parsed, id=id or new_call_id())
 
 
 def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
+
+
+def with_call_ids(completion: Completion) -> Completion:
+    """``completion`` with an id on every tool call (a backend of a user's may leave them out);
+    the same object when none was missing."""
+    if all(call.id for call in completion.tool_calls):
+        return completion
+    calls = [
+        call if call.id else call.model_copy(update={"id": new_call_id()})
+        for call in completion.tool_calls
+    ]
+    return completion.model_copy(update={"tool_calls": calls})
 
 
 class NativeFormat(CallFormat):
@@ -82,6 +113,9 @@ class NativeFormat(CallFormat):
                 errors.MULTIPLE_ACTIONS.format(count=len(calls), syntax=self.syntax(tools))
             )
         call = calls[0]
+        if not call.name.strip():
+            valid = ", ".join(tool.name for tool in tools) or "(none)"
+            raise errors.ToolCallError(errors.NAMELESS_CALL.format(valid=valid))
         raw = call.arguments
         if RAW_ARGUMENTS_KEY in raw:
             raw = parse_arguments_json(str(raw[RAW_ARGUMENTS_KEY]), call.name)

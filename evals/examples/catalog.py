@@ -1,6 +1,6 @@
 """The list of bundled examples, in dataset order."""
 
-from agentkit.evals.examples import datekit, eventlog, miniconf, pagekit, spans, units
+from agentkit.evals.examples import datekit, docsnip, eventlog, miniconf, pagekit, spans, units
 from agentkit.evals.examples.spec import ExampleSpec
 
 EXAMPLES: tuple[ExampleSpec, ...] = (
@@ -10,4 +10,5 @@ EXAMPLES: tuple[ExampleSpec, ...] = (
     eventlog.EXAMPLE,
     spans.EXAMPLE,
     units.EXAMPLE,
+    docsnip.EXAMPLE,
 )
