@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentkit.backend import Backend, BackendError, ContextExceeded
+from agentkit.errors import unexpected_error_message
 from agentkit.history import HistoryProcessor
 from agentkit.prompts import render
 from agentkit.runtime.base import Runtime, SandboxError
@@ -23,6 +24,7 @@ from agentkit.store import StepLog
 from agentkit.tasks import Task
 from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext, get_format
 from agentkit.tools.errors import TruncatedReply
+from agentkit.tools.native import with_call_ids
 from agentkit.types import ExitStatus, Message, Observation, Step, StepTimings, Trajectory
 
 _DIFF_FILE = ".git/agentkit_submission.diff"
@@ -110,6 +112,9 @@ class Agent:
             trajectory.exit_message = "Interrupted by the user; the finished steps are saved."
             self._finish(trajectory, started, log)
             raise
+        except Exception as exc:  # a bug in a backend, tool or template: this run's end, not all
+            trajectory.exit_status = ExitStatus.ERROR
+            trajectory.exit_message = unexpected_error_message(exc)
         if trajectory.exit_status is not ExitStatus.SUBMITTED:
             await self._autosubmit(trajectory, task)
         self._finish(trajectory, started, log)
@@ -129,6 +134,8 @@ class Agent:
             model_input, self._tool_specs, self.config.sampling
         )
         model_s = time.monotonic() - began
+        if self.format.native:
+            completion = with_call_ids(completion)  # every answer to a call must name its id
         trajectory.cost += completion.cost
         if completion.usage.prompt_tokens:
             state.last_prompt_tokens = (

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agentkit.errors import UserFacingError
 from agentkit.history import HistoryProcessor
 from agentkit.types import SamplingParams
+from agentkit.validation import describe_problems
 from agentkit.yaml_files import read_yaml
 
 
@@ -68,7 +69,9 @@ class ScaffoldConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ScaffoldConfigError(f"{path} is not a valid scaffold:\n{exc}") from exc
+            raise ScaffoldConfigError(
+                f"{path} is not a valid scaffold: {describe_problems(exc, cls)}."
+            ) from None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentkit.errors import UserFacingError
+from agentkit.validation import describe_problems
 
 
 class TaskLoadError(UserFacingError, ValueError):
@@ -72,12 +73,27 @@ def load_tasks(path: str | Path) -> list[Task]:
     except OSError as exc:
         raise TaskLoadError(f"cannot read dataset {path}: {exc.strerror}") from exc
     records = _parse_records(text, path)
+    if not records:
+        raise TaskLoadError(
+            f"{path} holds no task instances. A dataset is JSONL (one instance per line), a JSON "
+            "list of instances, or a JSON object keyed by instance id."
+        )
     tasks: list[Task] = []
     for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise TaskLoadError(
+                f"{path}: instance {number} is not a JSON object but {type(record).__name__}."
+            )
         try:
             tasks.append(Task.model_validate(record))
         except ValidationError as exc:
-            raise TaskLoadError(f"{path}: instance {number} is not a valid task:\n{exc}") from exc
+            name = record.get("instance_id")
+            which = (
+                f"instance {number} ({name!r})" if isinstance(name, str) else f"instance {number}"
+            )
+            raise TaskLoadError(
+                f"{path}: {which} is not a valid task: {describe_problems(exc, Task)}."
+            ) from None
     ids = [task.instance_id for task in tasks]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -118,6 +118,9 @@ class ExitStatus(StrEnum):
     BACKEND_ERROR = "backend_error"
     RUNTIME_ERROR = "runtime_error"
     INTERRUPTED = "interrupted"
+    ERROR = "error"
+    """An unexpected exception (a bug in a backend, tool or template) ended this run; the
+    message names it. Not the model's doing, so a harness does not grade it."""
 
 
 class StepTimings(_Model):

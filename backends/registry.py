@@ -24,6 +24,7 @@ from agentkit.errors import UserFacingError
 from agentkit.tasks import Task
 from agentkit.tools import CallFormat, Tool, get_format
 from agentkit.types import Completion, Message, SamplingParams, ToolSpec
+from agentkit.validation import describe_problems
 from agentkit.yaml_files import read_yaml
 
 if TYPE_CHECKING:
@@ -130,19 +131,18 @@ def _validated(spec: str, data: dict[str, Any]) -> BackendConfig:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise _spec_error(spec, _first_problem(exc)) from None
+        raise _spec_error(spec, _first_problem(exc, data.get("type"))) from None
 
 
 def _spec_error(spec: str, problem: str) -> BackendConfigError:
     return BackendConfigError(f"Cannot use backend {spec!r}: {problem}. Valid forms:\n{SPEC_FORMS}")
 
 
-def _first_problem(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(problems)
+def _first_problem(exc: ValidationError, kind: object = None) -> str:
+    """The problems of a config of type ``kind``, worded by :func:`describe_problems`."""
+    model = next((c for c in _CONFIG_CLASSES if c.model_fields["type"].default == kind), None)
+    # Pydantic puts the union member it picked (the ``type`` tag) in front of every key.
+    return describe_problems(exc, model, leading_tags=backend_types())
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def load_backend_config(path: str | Path) -> BackendConfig:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        raise BackendConfigError(f"{source}: {_first_problem(exc)}") from None
+        raise BackendConfigError(f"{source}: {_first_problem(exc, data['type'])}.") from None
 
 
 def dump_backend_config(config: BackendConfig, path: str | Path | None = None) -> str:

@@ -1,17 +1,21 @@
 """The bash script that runs a task's tests after a patch, and reading its output back.
 
-A 5.x task carries its own ``eval_script``, which is used unchanged. For the others the script is
-built here. It protects the grade from the patch under test:
+A 5.x task carries its own ``eval_script``, which runs unchanged. For the others the script is
+built here. Both protect the grade from the patch under test:
 
-1. every file the test patch touches is put back to its ``base_commit`` state (files the test
-   patch creates are deleted), and so are tracked ``conftest.py`` files — SWE-bench counts those
-   as test files, so a source patch has no business changing them;
-2. untracked files under the test patch's test directories, and untracked ``conftest.py`` /
-   ``pytest.ini`` / ``sitecustomize.py`` / ``usercustomize.py`` anywhere, are deleted: any of them
-   can make pytest report passes that did not happen;
-3. the test patch is applied (``git apply``);
-4. the test command runs in a child shell between the SWE-bench markers, so an unset variable in
+1. the tamper check (:mod:`agentkit.evals.tamper`) puts back what the patch changed about how
+   the tests run (pytest configuration, ``conftest.py``, start-up hooks, plugin metadata, files
+   in the task's test directories) and prints a ``>>>>> Neutralized: PATH`` line per test-runner
+   file; a task's own script runs after it. The grader passes the patch, so only the paths it
+   names are looked at, and a patch that names none of those runs no check (one ``python3``
+   process otherwise);
+2. every file the test patch touches is put back to its ``base_commit`` state (files the test
+   patch creates are deleted), then the test patch is applied (``git apply``);
+3. the test command runs in a child shell between the SWE-bench markers, so an unset variable in
    it cannot trip the script's ``set -u`` before the end marker, and its exit code is printed.
+   The default pytest command starts pytest through a launcher that silences the process once
+   pytest has returned: nothing printed later (``atexit`` handlers, leftover threads of the code
+   under test) can pose as pytest's summary.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from agentkit.evals.tamper import (
+    TAMPER_CHECK_FAILED_MARKER,
+    candidate_paths,
+    program,
+    touched_paths,
+)
 from agentkit.tasks import Task
 
 __all__ = [
     "END_MARKER",
     "EXIT_CODE_PREFIX",
     "START_MARKER",
+    "TAMPER_CHECK_FAILED_MARKER",
     "TEST_PATCH_FAILED_MARKER",
     "PatchFiles",
     "build_eval_script",
@@ -35,6 +46,7 @@ __all__ = [
     "eval_script_for",
     "patch_files",
     "split_test_output",
+    "tamper_check_lines",
 ]
 
 START_MARKER = ">>>>> Start Test Output"
@@ -42,8 +54,17 @@ END_MARKER = ">>>>> End Test Output"
 EXIT_CODE_PREFIX = ">>>>> Test Exit Code: "
 TEST_PATCH_FAILED_MARKER = ">>>>> Test Patch Failed"
 
-# Files that change what pytest or Python does at start-up wherever they sit.
-_FORGEABLE_NAMES = ("conftest.py", "pytest.ini", "sitecustomize.py", "usercustomize.py")
+# Interpreters tried for the tamper check, in order (a 5.x script activates its own
+# environment only after the check has run).
+_PYTHONS = ("python3", "/usr/bin/python3", "/opt/miniconda3/bin/python3", "/opt/conda/bin/python3")
+# ``python -m pytest``, ended by silencing stdout and stderr at the file-descriptor level once
+# pytest returns, so that nothing the code under test prints afterwards reaches the log.
+_PYTEST_LAUNCHER = (
+    "import os, sys; sys.path[0] = os.getcwd(); import pytest; "
+    'code = int(pytest.console_main() if hasattr(pytest, "console_main") else pytest.main()); '
+    "sys.stdout.flush(); sys.stderr.flush(); quiet = os.open(os.devnull, os.O_WRONLY); "
+    "os.dup2(quiet, 1); os.dup2(quiet, 2); sys.exit(code)"
+)
 _TEST_DIR_NAME = re.compile(r"^(tests?|testing)$|^test_|_tests?$")
 
 
@@ -141,46 +162,66 @@ def default_test_command(task: Task) -> str:
     files = " ".join(shlex.quote(path) for path in _test_files(patch_files(task.test_patch)))
     if task.test_cmd:
         return task.test_cmd.replace("{test_files}", files)
-    return f"python3 -m pytest -rA -p no:cacheprovider {files}".rstrip()
+    return f"python3 -c {shlex.quote(_PYTEST_LAUNCHER)} -rA -p no:cacheprovider {files}".rstrip()
 
 
-def _heredoc_tag(text: str) -> str:
+def _heredoc_tag(text: str, prefix: str = "EOF_TEST_PATCH") -> str:
     """A heredoc delimiter that does not occur in ``text``."""
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    tag = f"EOF_TEST_PATCH_{digest}"
+    tag = f"{prefix}_{digest}"
     while tag in text:
         tag += "_"
     return tag
 
 
-def build_eval_script(task: Task, workdir: str | None = None) -> str:
+def tamper_check_lines(task: Task, workdir: str, patch: str | None) -> list[str]:
+    """Bash lines that run the tamper check in ``workdir``; stop the script when it cannot run.
+
+    ``patch`` is the model patch (only the paths it names are checked; none of interest → no
+    lines at all) or ``None`` (check every changed and untracked file of the tree).
+    """
+    test_dirs = _test_dirs(patch_files(task.test_patch))
+    paths = None if patch is None else candidate_paths(touched_paths(patch), test_dirs)
+    if paths == []:
+        return []
+    settings = {
+        "workdir": workdir,
+        "base": task.base_commit or "HEAD",
+        "test_dirs": test_dirs,
+        "paths": paths,
+    }
+    text = program(settings)
+    tag = _heredoc_tag(text, "EOF_TAMPER_CHECK")
+    finders = " || ".join(f"command -v {shlex.quote(name)}" for name in _PYTHONS)
+    return [
+        "# Undo what the patch changed about how the tests run (agentkit.evals.tamper).",
+        f"agentkit_python=$({finders} || command -v python)",
+        f"if ! \"${{agentkit_python:-false}}\" -I - <<'{tag}'",
+        text + tag,
+        "then",
+        f"  echo {shlex.quote(TAMPER_CHECK_FAILED_MARKER)}",
+        "  exit 1",
+        "fi",
+    ]
+
+
+def build_eval_script(task: Task, workdir: str | None = None, patch: str | None = None) -> str:
     """The eval script for a task without one; ``workdir`` overrides ``task.workdir`` (a local
-    runtime keeps the repository somewhere else than ``/testbed``)."""
-    directory = shlex.quote(workdir or task.workdir)
+    runtime keeps the repository somewhere else than ``/testbed``); ``patch`` is the model patch
+    (see :func:`tamper_check_lines`)."""
+    directory = workdir or task.workdir
     base = shlex.quote(task.base_commit or "HEAD")
     files = patch_files(task.test_patch)
     lines = [
         "#!/bin/bash",
         "set -uo pipefail",
-        f"cd {directory} || exit 1",
+        f"cd {shlex.quote(directory)} || exit 1",
+        *tamper_check_lines(task, directory, patch),
     ]
     if files.modified:
         lines.append(f"git checkout {base} -- {' '.join(map(shlex.quote, files.modified))}")
     if files.created:
         lines.append(f"rm -rf -- {' '.join(map(shlex.quote, files.created))}")
-    lines.append(
-        f"git ls-tree -r --name-only -z {base} | grep -zE '(^|/)conftest\\.py$'"
-        f" | xargs -0 -r git checkout {base} --"
-    )
-    for test_dir in _test_dirs(files):
-        lines.append(
-            f"git ls-files --others --exclude-standard -z -- {shlex.quote(test_dir)}"
-            " | xargs -0 -r rm -f --"
-        )
-    name_pattern = "|".join(re.escape(name) for name in _FORGEABLE_NAMES)
-    lines.append(
-        f"git ls-files --others -z | grep -zE '(^|/)({name_pattern})$' | xargs -0 -r rm -f --"
-    )
     if task.test_patch.strip():
         tag = _heredoc_tag(task.test_patch)
         patch_text = task.test_patch if task.test_patch.endswith("\n") else task.test_patch + "\n"
@@ -203,11 +244,35 @@ def build_eval_script(task: Task, workdir: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def eval_script_for(task: Task, workdir: str | None = None) -> str:
-    """The task's own script when it has one (5.x datasets), else :func:`build_eval_script`."""
-    if task.eval_script:
+def eval_script_for(task: Task, workdir: str | None = None, patch: str | None = None) -> str:
+    """What the grader runs: :func:`build_eval_script`, or for a task with its own script (5.x
+    datasets) the tamper check followed by that script, unchanged, in a shell of its own (it
+    keeps its working directory, shell options and exit code). When the check has nothing to
+    look at, the task's script is returned as it is."""
+    if not task.eval_script:
+        return build_eval_script(task, workdir, patch)
+    check = tamper_check_lines(task, workdir or task.workdir, patch)
+    if not check:
         return task.eval_script
-    return build_eval_script(task, workdir)
+    own = task.eval_script if task.eval_script.endswith("\n") else task.eval_script + "\n"
+    tag = _heredoc_tag(own, "EOF_TASK_EVAL_SCRIPT")
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            f"( cd {shlex.quote(workdir or task.workdir)} || exit 1",
+            *check,
+            ") || exit 1",
+            "# The task's own eval script, unchanged.",
+            "agentkit_task_script=$(mktemp) || exit 1",
+            f"cat > \"$agentkit_task_script\" <<'{tag}'",
+            own + tag,
+            'bash "$agentkit_task_script"',
+            "agentkit_status=$?",
+            'rm -f "$agentkit_task_script"',
+            'exit "$agentkit_status"',
+            "",
+        ]
+    )
 
 
 _EXIT_CODE_LINE = re.compile(r"^" + re.escape(EXIT_CODE_PREFIX) + r"(-?\d+)\s*$")

@@ -3,6 +3,12 @@
 The runtime must be fresh (the repository at ``base_commit`` in ``runtime.workdir``): grading in
 the sandbox an agent worked in would let anything it left behind (installed packages, caches,
 stray files outside the repository) influence the tests.
+
+The script that runs is :func:`~agentkit.evals.eval_script.eval_script_for` given the patch: its
+tamper check puts back what the patch changed about how the tests run, inside the same sandbox
+command as the tests (one ``python3`` process, and only when the patch names such a file). A patch
+that writes inside ``.git`` is refused before anything runs: git hooks and git's configuration
+execute code in every later git command, which no check after the fact can undo.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from agentkit.evals.grading import (
     report_for_error,
     report_for_no_patch,
 )
+from agentkit.evals.tamper import git_internal_paths, touched_paths
 from agentkit.runtime.base import Runtime, SandboxError
 from agentkit.tasks import Task
 
@@ -73,6 +80,11 @@ async def grade_patch(
     """
     if patch is None:
         return report_for_no_patch(task)
+    inside_git = git_internal_paths(touched_paths(patch))
+    if inside_git:
+        refusal = "not applied: the patch writes inside .git: " + ", ".join(inside_git)
+        report = report_for_apply_failure(task, patch, refusal)
+        return report.model_copy(update={"tampering": inside_git})
     apply_output = ""
     try:
         if patch.strip():
@@ -89,7 +101,7 @@ async def grade_patch(
 async def _run_tests(
     runtime: Runtime, task: Task, patch: str, timeout: float, apply_output: str
 ) -> InstanceReport:
-    script = eval_script_for(task, runtime.workdir)
+    script = eval_script_for(task, runtime.workdir, patch)
     script_path, log_path = _scratch_path("sh"), _scratch_path("log")
     await runtime.write_file(script_path, script)
     try:

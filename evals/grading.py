@@ -15,16 +15,33 @@ Rules, each applied where it is handled below:
   the suite demonstrably ran.
 * Without the start/end markers there is no evidence the suite ran: that is an infrastructure
   error (``error`` is set), never "unresolved".
+* What the tamper check put back (``>>>>> Neutralized: PATH`` lines printed before the tests
+  started) is listed in ``tampering``. The instance was graded on the neutralised tree, so it is
+  resolved only when the code itself passes the tests; ``to_swebench`` adds a ``tampering`` key
+  only when the list is not empty, so honest reports keep SWE-bench's exact shape.
+* The code under test can print lines that look like pytest's. Test statuses are therefore read
+  twice, from the whole log and from the log cut after each pytest session's first final line
+  (``=== 1 failed in 0.1s ===``), and the worse reading of each test wins: a fake summary printed
+  after pytest finished (``atexit``) and one printed inside pytest's captured-output sections
+  each lose to the real one. A test whose module failed to collect did not run, whatever a
+  line in the log claims.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit.evals.eval_script import TEST_PATCH_FAILED_MARKER, split_test_output
+from agentkit.evals.eval_script import (
+    START_MARKER,
+    TAMPER_CHECK_FAILED_MARKER,
+    TEST_PATCH_FAILED_MARKER,
+    split_test_output,
+)
 from agentkit.evals.log_parsers import TestStatus, get_log_parser
+from agentkit.evals.tamper import neutralized_paths
 from agentkit.tasks import Task
 
 __all__ = [
@@ -99,6 +116,10 @@ class InstanceReport(BaseModel):
     """The whole output of the eval script, markers included."""
     eval_script: str = ""
     """The script that ran (for ``eval.sh`` in the run's logs)."""
+    tampering: list[str] = Field(default_factory=list)
+    """Files the tamper check put back because the patch changed how the tests run (pytest
+    configuration, ``conftest.py``, start-up hooks, plugin metadata), or that made the grader
+    refuse the patch (paths inside ``.git``)."""
 
     def to_swebench(self) -> dict[str, Any]:
         """The ``report.json`` shape: ``{instance_id: {patch_is_None, ..., tests_status}}``."""
@@ -112,6 +133,8 @@ class InstanceReport(BaseModel):
             body["tests_status"] = self.tests_status.model_dump()
         if self.error is not None:
             body["error"] = self.error
+        if self.tampering:
+            body["tampering"] = list(self.tampering)
         return {self.instance_id: body}
 
 
@@ -128,9 +151,55 @@ def _expected(task: Task, field: str) -> list[str]:
     return [str(item) for item in value]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SESSION_START = re.compile(r"^=+ test session starts =+$")
+# pytest's last line: ``=== 2 failed, 1 passed in 0.12s ===`` (``in 61.00s (0:01:01)``; before
+# pytest 6 ``in 0.12 seconds``).
+_SESSION_END = re.compile(r"^=+ .+ in \d+(?:\.\d+)? ?s(?:econds)?(?: \([\d:]+\))? =+$")
+_SEVERITY = {"PASSED": 0, "XFAIL": 0, "SKIPPED": 1, "FAILED": 2, "ERROR": 3}
+
+
+def _cut_after_session_ends(test_log: str) -> str:
+    """The log with each pytest session cut after its first final line.
+
+    Sessions are split where the parsers split them (the ``test session starts`` header). What
+    follows a session's first final line and precedes the next header was printed after pytest
+    finished, or is a second "final line" printed inside a captured-output section.
+    """
+    kept: list[str] = []
+    ended = False
+    for line in test_log.splitlines():
+        bare = _ANSI.sub("", line).rstrip()
+        if _SESSION_START.match(bare):
+            ended = False
+        if not ended:
+            kept.append(line)
+        ended = ended or bool(_SESSION_END.match(bare))
+    return "\n".join(kept) + "\n"
+
+
+def _worse(first: TestStatus, second: TestStatus) -> TestStatus:
+    rank = _SEVERITY.get
+    return second if rank(str(second), 2) > rank(str(first), 2) else first
+
+
 def parse_test_log(test_log: str, log_parser: str | None) -> dict[str, TestStatus]:
-    """Per-test statuses from the text between the markers, with the task's parser."""
-    return get_log_parser(log_parser)(test_log)
+    """Per-test statuses from the text between the markers, with the task's parser.
+
+    The tests are those the parser finds in the whole log; the cut reading
+    (:func:`_cut_after_session_ends`) can only make a test's status worse. Then a test whose
+    module (or class) is reported as an ``ERROR`` of its own failed to collect, so it is an error.
+    """
+    parse = get_log_parser(log_parser)
+    statuses = parse(test_log)
+    cut = parse(_cut_after_session_ends(test_log))
+    merged = {test: _worse(status, cut.get(test, status)) for test, status in statuses.items()}
+    for test in merged:
+        parts = test.split("::")
+        for depth in range(1, len(parts)):
+            if merged.get("::".join(parts[:depth])) == TestStatus.ERROR:
+                merged[test] = TestStatus.ERROR
+    return merged
 
 
 def _split(tests: list[str], statuses: dict[str, TestStatus]) -> TestResults:
@@ -251,20 +320,31 @@ def grade_eval_output(
     The markers are the evidence that the suite ran; without them the run is an infrastructure
     error, because nothing can be said about the patch.
     """
+    lines = eval_output.splitlines()
+    before_tests = lines[: lines.index(START_MARKER)] if START_MARKER in lines else lines
+    # Lines printed before the tests started, so the code under test cannot add to them.
+    tampering = neutralized_paths("\n".join(before_tests))
     split = split_test_output(eval_output)
     if split is None:
-        test_patch_failed = TEST_PATCH_FAILED_MARKER in eval_output.splitlines()
-        return report_for_error(
+        if TAMPER_CHECK_FAILED_MARKER in before_tests:
+            message = "the tamper check could not run in the sandbox, so the tests did not run"
+        elif TEST_PATCH_FAILED_MARKER in before_tests:
+            message = "the test patch did not apply, so the tests did not run"
+        else:
+            message = (
+                "the eval script did not print both test-output markers; the tests did not run"
+            )
+        report = report_for_error(
             task,
             patch,
             "no_test_output",
-            "the test patch did not apply, so the tests did not run"
-            if test_patch_failed
-            else "the eval script did not print both test-output markers; the tests did not run",
+            message,
             test_output=eval_output,
             apply_output=apply_output,
         )
-    test_log, exit_code = split
-    return grade_test_log(
-        task, test_log, exit_code, patch, test_output=eval_output, apply_output=apply_output
-    )
+    else:
+        test_log, exit_code = split
+        report = grade_test_log(
+            task, test_log, exit_code, patch, test_output=eval_output, apply_output=apply_output
+        )
+    return report.model_copy(update={"tampering": tampering}) if tampering else report

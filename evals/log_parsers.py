@@ -1,40 +1,46 @@
-"""Test-log parsers: the text a test run printed → ``{test name: status}``.
+"""Test-log parsers: the text a test run printed → ``{test name: status}``, and their registry.
 
 Parsers are pure functions over the log text so grading can be replayed from a saved
 ``test_output.txt`` without a sandbox. Status names are SWE-bench's (``PASSED``, ``FAILED``,
 ``SKIPPED``, ``ERROR``, ``XFAIL``) so reports stay comparable with its harness.
+
+Two families are registered:
+
+* ``pytest`` and ``unittest`` (this module) are agentkit's own readers, for tasks whose test
+  lists agentkit produced: full pytest ids (spaces and brackets included), only the real short
+  summary, the worst outcome when a test is reported twice.
+* every ``parse_log_*`` name a SWE-bench 5.x instance may carry in its ``log_parser`` field
+  reads the log exactly as SWE-bench's parser of that name does (modules
+  ``log_parsers_swebench_*``), because those instances' test lists were written by that reader,
+  quirks included; any other reading would grade differently from SWE-bench.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from enum import StrEnum
+
+from agentkit.evals.log_parsers_swebench_django import parse_swebench_django
+from agentkit.evals.log_parsers_swebench_pytest import (
+    parse_swebench_matplotlib,
+    parse_swebench_pytest,
+    parse_swebench_pytest_options,
+    parse_swebench_pytest_v2,
+    parse_swebench_seaborn,
+)
+from agentkit.evals.log_parsers_swebench_sympy import parse_swebench_sympy
+from agentkit.evals.log_status import LogParser, TestStatus
 
 __all__ = [
     "LogParser",
     "TestStatus",
     "UnknownLogParserError",
     "get_log_parser",
+    "has_log_parser",
     "log_parser_names",
     "parse_log_pytest",
     "parse_log_unittest",
+    "swebench_log_parser_for_repo",
 ]
-
-
-class TestStatus(StrEnum):
-    """Outcome of one test, named as in SWE-bench's ``TestStatus``."""
-
-    __test__ = False  # not a pytest test class despite the name
-
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
-    ERROR = "ERROR"
-    XFAIL = "XFAIL"
-
-
-LogParser = Callable[[str], dict[str, TestStatus]]
 
 
 class UnknownLogParserError(KeyError):
@@ -207,23 +213,78 @@ def parse_log_unittest(log: str) -> dict[str, TestStatus]:
     return statuses
 
 
+# SWE-bench 5.x's parser names for Python repositories (its ``PARSER_REGISTRY``); several
+# repositories share one reader under their own name.
+_SWEBENCH_PARSERS: dict[str, LogParser] = {
+    "parse_log_pytest": parse_swebench_pytest,
+    "parse_log_astroid": parse_swebench_pytest,
+    "parse_log_flask": parse_swebench_pytest,
+    "parse_log_marshmallow": parse_swebench_pytest,
+    "parse_log_pvlib": parse_swebench_pytest,
+    "parse_log_pyvista": parse_swebench_pytest,
+    "parse_log_sqlfluff": parse_swebench_pytest,
+    "parse_log_xarray": parse_swebench_pytest,
+    "parse_log_pytest_options": parse_swebench_pytest_options,
+    "parse_log_pydicom": parse_swebench_pytest_options,
+    "parse_log_pylint": parse_swebench_pytest_options,
+    "parse_log_requests": parse_swebench_pytest_options,
+    "parse_log_pytest_v2": parse_swebench_pytest_v2,
+    "parse_log_astropy": parse_swebench_pytest_v2,
+    "parse_log_scikit": parse_swebench_pytest_v2,
+    "parse_log_sphinx": parse_swebench_pytest_v2,
+    "parse_log_django": parse_swebench_django,
+    "parse_log_matplotlib": parse_swebench_matplotlib,
+    "parse_log_seaborn": parse_swebench_seaborn,
+    "parse_log_sympy": parse_swebench_sympy,
+}
 _REGISTRY: dict[str, LogParser] = {
     "pytest": parse_log_pytest,
     "unittest": parse_log_unittest,
+    **_SWEBENCH_PARSERS,
 }
-# Names used by SWE-bench datasets for the same formats.
+# Short names kept from earlier releases.
 _ALIASES: dict[str, str] = {
-    "parse_log_pytest": "pytest",
-    "parse_log_pytest_v2": "pytest",
-    "pytest_v2": "pytest",
-    "parse_log_django": "unittest",
-    "django": "unittest",
+    "pytest_v2": "parse_log_pytest_v2",
+    "django": "parse_log_django",
 }
+
+# Which parser SWE-bench uses for each Python repository, for instances (SWE-bench before 5.x,
+# SWE-bench Verified/Lite exports) that name a repository but no ``log_parser``.
+_SWEBENCH_REPO_PARSERS: dict[str, str] = {
+    "astropy/astropy": "parse_log_astropy",
+    "django/django": "parse_log_django",
+    "marshmallow-code/marshmallow": "parse_log_marshmallow",
+    "matplotlib/matplotlib": "parse_log_matplotlib",
+    "mwaskom/seaborn": "parse_log_seaborn",
+    "pallets/flask": "parse_log_flask",
+    "psf/requests": "parse_log_requests",
+    "pvlib/pvlib-python": "parse_log_pvlib",
+    "pydata/xarray": "parse_log_xarray",
+    "pydicom/pydicom": "parse_log_pydicom",
+    "pylint-dev/astroid": "parse_log_astroid",
+    "pylint-dev/pylint": "parse_log_pylint",
+    "pytest-dev/pytest": "parse_log_pytest",
+    "pyvista/pyvista": "parse_log_pyvista",
+    "scikit-learn/scikit-learn": "parse_log_scikit",
+    "sphinx-doc/sphinx": "parse_log_sphinx",
+    "sqlfluff/sqlfluff": "parse_log_sqlfluff",
+    "sympy/sympy": "parse_log_sympy",
+}
+
+
+def swebench_log_parser_for_repo(repo: str) -> str | None:
+    """The parser name SWE-bench uses for ``repo`` (``owner/name``), or ``None`` if it has none."""
+    return _SWEBENCH_REPO_PARSERS.get(repo)
 
 
 def log_parser_names() -> list[str]:
     """Every name :func:`get_log_parser` accepts."""
     return sorted([*_REGISTRY, *_ALIASES])
+
+
+def has_log_parser(name: str) -> bool:
+    """Whether :func:`get_log_parser` knows ``name``."""
+    return name in _REGISTRY or name in _ALIASES
 
 
 def get_log_parser(name: str | None) -> LogParser:

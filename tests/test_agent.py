@@ -191,7 +191,9 @@ async def test_trajectory_and_step_log_on_disk(repo, tmp_path):
     assert not (tmp_path / "run" / "trajectory.json.steps.jsonl").exists()
 
 
-async def test_a_crash_keeps_finished_steps_recoverable(repo, tmp_path):
+async def test_an_unexpected_exception_ends_the_run_as_error_with_its_steps(repo, tmp_path):
+    """A bug in a backend (here: one that raises mid-run) ends that run with exit status
+    ``error`` and the exception's message; the finished steps are kept."""
     runtime, task = repo
     path = tmp_path / "trajectory.json"
 
@@ -208,12 +210,42 @@ async def test_a_crash_keeps_finished_steps_recoverable(repo, tmp_path):
         [get_tool("bash")],
         trajectory_path=path,
     )
-    with pytest.raises(RuntimeError):
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status == ExitStatus.ERROR
+    assert trajectory.exit_message == "unexpected RuntimeError: process died"
+    saved = Trajectory.load(path)
+    assert saved == trajectory
+    assert [s.action.arguments["command"] for s in saved.steps] == ["echo a", "echo b"]
+    assert saved.model_input(saved.steps[1])[-1].content.count("a") >= 1
+
+
+async def test_a_dying_process_leaves_its_finished_steps_recoverable(repo, tmp_path):
+    """The process dies mid-run (simulated by a BaseException no handler catches, as SIGKILL
+    would end it without any): the step log still holds every finished step."""
+    runtime, task = repo
+    path = tmp_path / "trajectory.json"
+
+    class ProcessDied(BaseException):
+        pass
+
+    class Dying(ScriptedBackend):
+        async def complete(self, messages, tools, params=None):
+            if len(self.calls) == 2:
+                raise ProcessDied
+            return await super().complete(messages, tools, params)
+
+    agent = Agent(
+        load_scaffold("mini"),
+        Dying([bash("echo a"), bash("echo b")]),
+        runtime,
+        [get_tool("bash")],
+        trajectory_path=path,
+    )
+    with pytest.raises(ProcessDied):
         await agent.run(task)
     partial = recover(path)
     assert partial is not None and partial.exit_status is None
     assert [s.action.arguments["command"] for s in partial.steps] == ["echo a", "echo b"]
-    assert partial.model_input(partial.steps[1])[-1].content.count("a") >= 1
 
 
 async def test_ctrl_c_mid_command_saves_an_interrupted_trajectory(repo, tmp_path):

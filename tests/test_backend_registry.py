@@ -115,7 +115,9 @@ def test_config_file_errors_are_clear(tmp_path):
         load_backend_config(no_type)
     typo = tmp_path / "typo.yaml"
     typo.write_text("type: openai\nmodel: m\nbase_ulr: http://x\n")
-    with pytest.raises(BackendConfigError, match="base_ulr: Extra inputs are not permitted"):
+    with pytest.raises(
+        BackendConfigError, match="unknown key 'base_ulr' \\(did you mean 'base_url'\\?\\)"
+    ):
         load_backend_config(typo)
     both = tmp_path / "both.yaml"
     both.write_text("type: scripted\nreplies: [a]\npath: r.yaml\n")

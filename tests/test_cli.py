@@ -49,6 +49,7 @@ def test_gold_run_resolves_writes_every_file_and_resumes(dataset, tmp_path):
         "trajectory.json",
         "patch.diff",
         "report.json",
+        "result.json",
         "test_output.txt",
         "eval.sh",
     }
@@ -153,7 +154,15 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(dataset, tmp_path):
 
     command = [sys.executable, "-m", "agentkit.cli", "run", "--dataset", str(dataset),
                "--runtime", "local", "--output", str(tmp_path)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # SIGINT at its default even when this suite runs as a background job of a script (which
+    # starts it ignored, and an ignored SIGINT stays ignored across exec).
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     run_dir = tmp_path / "mini__gold"
     deadline = time.monotonic() + 120
     while not list(run_dir.glob("*/report.json")) and time.monotonic() < deadline:

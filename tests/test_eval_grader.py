@@ -115,6 +115,63 @@ async def test_forged_conftest_in_the_patch_does_not_count(task: Task, tmp_path:
     assert report.patch_successfully_applied and not report.resolved
     assert report.tests_status is not None
     assert report.tests_status.FAIL_TO_PASS.failure == task.FAIL_TO_PASS
+    assert report.tampering == ["conftest.py", "tests/conftest.py"]
+    assert report.to_swebench()[task.instance_id]["tampering"] == report.tampering
+
+
+def _swebench_style(task: Task, workdir: str) -> Task:
+    """The task with its own 5.x-style eval script (the harness applies the model patch)."""
+    script = "\n".join(
+        [
+            "#!/bin/bash",
+            "set -uxo pipefail",
+            f"cd {workdir}",
+            f"git checkout {task.base_commit} tests/test_paginate.py",
+            "git apply -v - <<'EOF_114329324912'",
+            task.test_patch + "EOF_114329324912",
+            "echo '>>>>> Start Test Output'",
+            "python3 -m pytest -rA tests/test_paginate.py",
+            "echo '>>>>> End Test Output'",
+            "",
+        ]
+    )
+    return task.model_copy(update={"eval_script": script, "log_parser": "pytest"})
+
+
+async def test_own_eval_script_is_protected_too(task: Task, tmp_path: Path) -> None:
+    patch = _diff(task, tmp_path, {"tests/conftest.py": FORGED_CONFTEST})
+    async with await open_task_runtime(task, "local") as runtime:
+        own = _swebench_style(task, runtime.workdir)
+        report = await grade_patch(runtime, own, patch)
+    assert not report.resolved and report.error is None
+    assert report.tampering == ["tests/conftest.py"]
+    assert (own.eval_script or "") in report.eval_script  # the task's script, unchanged
+
+
+async def test_honest_patch_runs_the_task_script_as_is(task: Task) -> None:
+    async with await open_task_runtime(task, "local") as runtime:
+        own = _swebench_style(task, runtime.workdir)
+        report = await grade_patch(runtime, own, task.patch)
+    assert report.resolved and report.eval_script == own.eval_script
+    assert set(report.to_swebench()[task.instance_id]) == {
+        "patch_is_None",
+        "patch_exists",
+        "patch_successfully_applied",
+        "resolved",
+        "tests_status",
+    }
+
+
+async def test_patch_writing_inside_git_is_refused(task: Task) -> None:
+    hook = (
+        "diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\n"
+        "new file mode 100755\n--- /dev/null\n+++ b/.git/hooks/post-checkout\n"
+        "@@ -0,0 +1,2 @@\n+#!/bin/sh\n+touch hooked\n"
+    )
+    report = await _grade(task, task.patch + hook)
+    assert not report.patch_successfully_applied and not report.resolved
+    assert report.tampering == [".git/hooks/post-checkout"]
+    assert "inside .git" in report.apply_output
 
 
 async def test_long_output_is_graded_whole(task: Task) -> None:

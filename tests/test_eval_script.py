@@ -10,6 +10,7 @@ import pytest
 from agentkit.evals.eval_script import (
     END_MARKER,
     START_MARKER,
+    TAMPER_CHECK_FAILED_MARKER,
     build_eval_script,
     default_test_command,
     eval_script_for,
@@ -44,18 +45,35 @@ def test_patch_files_classifies_paths() -> None:
 
 def test_default_command_and_overrides() -> None:
     task = Task(instance_id="x", test_patch=RENAME_AND_NEW)
-    assert default_test_command(task) == (
-        "python3 -m pytest -rA -p no:cacheprovider tests/test_old.py pkg/test_beside.py "
-        "tests/test_new.py"
+    command = default_test_command(task)
+    assert command.startswith(
+        "python3 -c 'import os, sys; sys.path[0] = os.getcwd(); import pytest"
+    )
+    assert command.endswith(
+        " -rA -p no:cacheprovider tests/test_old.py pkg/test_beside.py tests/test_new.py"
     )
     custom = Task(instance_id="x", test_patch=RENAME_AND_NEW, test_cmd="tox -- {test_files}")
     assert default_test_command(custom).startswith("tox -- tests/test_old.py")
-    own = Task(instance_id="x", eval_script="echo mine")
-    assert eval_script_for(own, "/elsewhere") == "echo mine"
     script = build_eval_script(task, "/work dir")
     assert "cd '/work dir'" in script
-    # Only directories named for tests are swept for untracked files; pkg/ is not one.
-    assert "-- tests " in script and "-- pkg " not in script
+    # Only directories named for tests are the task's; pkg/ is not one.
+    assert "'test_dirs': ['tests']" in script
+
+
+CONFTEST_PATCH = "diff --git a/conftest.py b/conftest.py\nnew file mode 100644\n"
+
+
+def test_the_check_runs_only_when_the_patch_names_a_file_it_guards() -> None:
+    task = Task(instance_id="x", test_patch=RENAME_AND_NEW)
+    assert TAMPER_CHECK_FAILED_MARKER in build_eval_script(task, patch=CONFTEST_PATCH)
+    assert "'paths': ['conftest.py']" in build_eval_script(task, patch=CONFTEST_PATCH)
+    honest = "diff --git a/pkg/mod.py b/pkg/mod.py\n--- a/pkg/mod.py\n+++ b/pkg/mod.py\n"
+    assert TAMPER_CHECK_FAILED_MARKER not in build_eval_script(task, patch=honest)
+    assert TAMPER_CHECK_FAILED_MARKER in build_eval_script(task)  # no patch: look at the tree
+    own = Task(instance_id="x", eval_script="echo mine")
+    assert eval_script_for(own, "/elsewhere", honest) == "echo mine"  # nothing to check
+    wrapped = eval_script_for(own, "/elsewhere", CONFTEST_PATCH)
+    assert wrapped.index(TAMPER_CHECK_FAILED_MARKER) < wrapped.index("\necho mine\n")
 
 
 # --- a real repository -------------------------------------------------------------------
@@ -172,3 +190,48 @@ def test_test_patch_that_does_not_apply_is_reported(task: Task) -> None:
     )
     report = grade_eval_output(broken, _run_script(broken), "patch")
     assert report.error == "the test patch did not apply, so the tests did not run"
+
+
+def test_nothing_printed_after_pytest_returns_reaches_the_log(task: Task) -> None:
+    repo = Path(task.workdir)
+    late = "import atexit\natexit.register(print, 'PASSED tests/test_calc.py::test_add')\n"
+    (repo / "calc.py").write_text(late + CALC)
+    output = _run_script(task)
+    assert "PASSED tests/test_calc.py::test_add" not in output
+    assert grade_eval_output(task, output, "patch").tests_status.FAIL_TO_PASS.failure == [  # type: ignore[union-attr]
+        "tests/test_calc.py::test_add"
+    ]
+    # Guards the guard: plain ``python -m pytest`` does let it through.
+    (repo / "tests" / "test_calc.py").write_text(NEW_TESTS)
+    plain = subprocess.run(
+        ["python3", "-m", "pytest", "-rA", "-p", "no:cacheprovider", "tests/test_calc.py"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.stdout.rstrip().endswith("PASSED tests/test_calc.py::test_add")
+
+
+def test_a_tamper_check_that_cannot_run_stops_the_script(task: Task) -> None:
+    broken = task.model_copy(update={"base_commit": "f" * 40})
+    output = _run_script(broken)
+    assert TAMPER_CHECK_FAILED_MARKER in output and START_MARKER not in output
+    report = grade_eval_output(broken, output, "patch")
+    assert report.error == "the tamper check could not run in the sandbox, so the tests did not run"
+
+
+def test_own_script_runs_after_the_check_unchanged(task: Task, tmp_path: Path) -> None:
+    repo = Path(task.workdir)
+    (repo / "conftest.py").write_text(FORGED_CONFTEST)
+    own = task.model_copy(update={"eval_script": "pwd\nls conftest.py\nexit 7\n"})
+    completed = subprocess.run(
+        ["bash", "-c", eval_script_for(own)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 7
+    assert completed.stdout.splitlines()[:2] == [">>>>> Neutralized: conftest.py", str(tmp_path)]
+    assert not (repo / "conftest.py").exists()

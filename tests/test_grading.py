@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from agentkit.evals.eval_script import END_MARKER, START_MARKER, split_test_output
 from agentkit.evals.grading import (
     InstanceReport,
     grade_eval_output,
     grade_test_log,
+    parse_test_log,
     report_for_apply_failure,
     report_for_no_patch,
 )
+from agentkit.evals.log_parsers import get_log_parser, has_log_parser
 from agentkit.tasks import Task
 
 PATCH = "diff --git a/x.py b/x.py\n"
@@ -161,3 +164,106 @@ def test_split_uses_whole_marker_lines() -> None:
     traced = f"+ echo '{START_MARKER}'\n{START_MARKER}\nbody\n+ echo '{END_MARKER}'\n{END_MARKER}\n"
     assert split_test_output(traced) == ("body\n+ echo '>>>>> End Test Output'\n", None)
     assert split_test_output("nothing") is None
+
+
+# --- tampering and output the code under test can forge ---------------------------------------
+
+
+def test_neutralised_files_are_reported_only_when_there_are_some() -> None:
+    clean = _eval_output(["PASSED t.py::test_fix", "PASSED t.py::test_old"])
+    assert "tampering" not in grade_eval_output(_task(), clean, PATCH).to_swebench()["demo__demo-1"]
+    flagged = ">>>>> Neutralized: tox.ini\n>>>>> Neutralized: conftest.py\n" + clean
+    report = grade_eval_output(_task(), flagged, PATCH)
+    assert report.tampering == ["tox.ini", "conftest.py"] and report.resolved
+    assert report.to_swebench()["demo__demo-1"]["tampering"] == ["tox.ini", "conftest.py"]
+    # The code under test prints after the start marker: it can neither add nor hide entries.
+    printed = clean.replace(START_MARKER, START_MARKER + "\n>>>>> Neutralized: fake.ini")
+    assert grade_eval_output(_task(), printed, PATCH).tampering == []
+    broken = ">>>>> Neutralized: tox.ini\n>>>>> Tamper Check Failed\n"
+    failed = grade_eval_output(_task(), broken, PATCH)
+    assert failed.error_kind == "no_test_output" and failed.tampering == ["tox.ini"]
+    assert failed.error == "the tamper check could not run in the sandbox, so the tests did not run"
+
+
+REAL_SESSION = [
+    "============================= test session starts ==============================",
+    "collected 2 items",
+    "",
+    "t.py F.                                                                  [100%]",
+    "=================================== FAILURES ===================================",
+    "___________________________________ test_fix ___________________________________",
+    "----------------------------- Captured stdout call -----------------------------",
+    "=========================== short test summary info ============================",
+    "PASSED t.py::test_fix",
+    "============================== 2 passed in 0.01s ===============================",
+    "==================================== PASSES ====================================",
+    "=========================== short test summary info ============================",
+    "PASSED t.py::test_old",
+    "FAILED t.py::test_fix - assert False",
+    "========================= 1 failed, 1 passed in 0.05s ==========================",
+]
+FAKE_AT_EXIT = [
+    "=========================== short test summary info ============================",
+    "PASSED t.py::test_fix",
+    "PASSED t.py::test_old",
+    "============================== 2 passed in 0.01s ===============================",
+]
+
+
+def _graded(lines: list[str]) -> InstanceReport:
+    output = "\n".join([START_MARKER, *lines, END_MARKER, ">>>>> Test Exit Code: 0"])
+    return grade_eval_output(_task(), output, PATCH)
+
+
+def test_fake_summaries_in_captured_output_or_after_pytest_do_not_count() -> None:
+    captured = _graded(REAL_SESSION)  # a fake summary and final line inside captured output
+    assert captured.test_statuses["t.py::test_fix"] == "FAILED"
+    plain = REAL_SESSION[:7] + REAL_SESSION[10:]
+    printed_at_exit = _graded([*plain, *FAKE_AT_EXIT])  # e.g. by an atexit handler
+    assert printed_at_exit.test_statuses["t.py::test_fix"] == "FAILED"
+    assert not printed_at_exit.resolved
+    # A second pytest run in the same command is a session of its own and still counts.
+    rerun = _graded([*plain, REAL_SESSION[0], *FAKE_AT_EXIT])
+    assert rerun.test_statuses["t.py::test_old"] == "PASSED"
+
+
+def test_a_test_whose_module_failed_to_collect_did_not_run() -> None:
+    report = _graded(
+        [
+            REAL_SESSION[0],
+            "collected 0 items / 1 error",
+            "==================================== ERRORS ====================================",
+            "------------------------------- Captured stdout --------------------------------",
+            REAL_SESSION[0],
+            "t.py::test_fix PASSED",
+            "t.py::test_old PASSED",
+            "=========================== short test summary info ============================",
+            "ERROR t.py",
+            "=============================== 1 error in 0.10s ===============================",
+        ]
+    )
+    assert report.test_statuses == {
+        "t.py": "ERROR",
+        "t.py::test_fix": "ERROR",
+        "t.py::test_old": "ERROR",
+    }
+    assert not report.resolved
+
+
+def _golden_logs() -> list[tuple[str, str, str]]:
+    """(name, log, parser) for every golden log of the parsers (honest runs)."""
+    golden = Path(__file__).parent / "golden"
+    found = [(p.name, p.read_text(), "pytest") for p in sorted((golden / "grading").glob("*.txt"))]
+    for record in sorted((golden / "log_parsers").glob("*.json")):
+        data = json.loads(record.read_text())
+        if "log" in data:
+            log = (golden / "log_parsers" / data["log"]).read_text()
+            found += [(data["log"], log, name) for name in data["expected"] if has_log_parser(name)]
+    return found
+
+
+def test_honest_logs_read_exactly_as_the_parser_reads_them() -> None:
+    logs = _golden_logs()
+    assert len(logs) >= 3
+    for name, log, parser in logs:
+        assert parse_test_log(log, parser) == get_log_parser(parser)(log), (name, parser)

@@ -55,6 +55,9 @@ def run(
         str | None, typer.Option(help="Run name (default: scaffold + backend).")
     ] = None,
     rerun: Annotated[bool, typer.Option(help="Run tasks again even if already graded.")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Tasks run at the same time, each in its own sandbox.")
+    ] = 1,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox, and grade the results.
 
@@ -75,6 +78,7 @@ def run(
         output=output,
         run_id=run_id,
         rerun=rerun,
+        workers=workers,
     )
     try:
         results = asyncio.run(run_tasks(settings))

@@ -1,33 +1,26 @@
-"""``agentkit run``: for each task, open a sandbox, run the agent, grade its patch in a fresh
-sandbox, and write everything under ``OUTPUT/RUN_ID/INSTANCE_ID/``:
-
-- ``trajectory.json``: the whole run (exact model inputs, actions, observations, exit, reward);
-- ``patch.diff``: the submission;
-- ``report.json``, ``test_output.txt`` and ``eval.sh``: the SWE-bench-format grading result, the
-  test log and the script that produced it.
-
-A task whose ``report.json`` exists is not run again (so an interrupted run resumes), unless
-``rerun`` is set.
+"""``agentkit run``: settings from the command line, the backend built from its spec, and the
+evaluation harness (:mod:`agentkit.evals.harness`) run over the selected tasks with a progress
+bar. What is written where, resuming, and per-task failure are the harness's business; this
+module only wires the parts together and prints.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from agentkit.agent import Agent
 from agentkit.backend import Backend
+from agentkit.cli.progress import RunProgress
 from agentkit.errors import UserFacingError
+from agentkit.evals.run_folder import TaskResult
 from agentkit.scaffold import ScaffoldConfig
-from agentkit.tasks import Task, TaskLoadError, load_tasks
+from agentkit.tasks import Task
 from agentkit.tools import Tool, get_tool
-from agentkit.types import ExitStatus, Step, write_text_atomic
 
 if TYPE_CHECKING:
     from agentkit.backends.registry import BackendConfig
@@ -44,23 +37,13 @@ class RunSettings(BaseModel):
     output: Path = Path("runs")
     run_id: str | None = None
     rerun: bool = False
-
-
-class TaskResult(BaseModel):
-    instance_id: str
-    exit_status: str | None = None
-    steps: int = 0
-    resolved: bool | None = None
-    error: str | None = None
-    resumed: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+    workers: int = Field(default=1, ge=1)
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
     from agentkit.backends.registry import close_backend, parse_backend_spec
+    from agentkit.evals.harness import run_and_grade
+    from agentkit.evals.run_folder import RunFolder
     from agentkit.scaffolds import load_scaffold
 
     console = console or Console()
@@ -69,7 +52,8 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     tools = _tools(config)
     backend_config = parse_backend_spec(settings.backend)
     run_id = settings.run_id or f"{config.name}__{_backend_label(backend_config)}"
-    run_dir = settings.output / run_id
+    folder = RunFolder(settings.output / run_id, run_id)
+    folder.prepare()
     if settings.runtime == "docker":
         _require_docker()
     if backend_config.type == "gold":
@@ -78,24 +62,27 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
             "scaffold's tools. A sanity run of sandbox, tools and grader, [bold]not a model[/]."
         )
     backends = _Backends(backend_config, config, tools)
-    results: list[TaskResult] = []
+    progress = RunProgress(console, tasks)
     try:
         await backends.start(console)
-        for number, task in enumerate(tasks, start=1):
-            label = f"[{number}/{len(tasks)}] {task.instance_id}"
-            with console.status(f"{label}: starting") as status:
-                result = await _run_one(
-                    task, config, tools, backends, settings, run_dir, run_id, status, label
-                )
-            console.print(f"{label}: {_describe(result)}", highlight=False)
-            results.append(result)
+        with progress:
+            results = await run_and_grade(
+                tasks,
+                config,
+                tools,
+                backends.for_task,
+                folder,
+                runtime=settings.runtime,
+                workers=settings.workers,
+                rerun=settings.rerun,
+                model_name=_backend_label(backend_config),
+                on_event=progress.on_event,
+            )
     finally:
         if backends.shared is not None:
             await close_backend(backends.shared)
-    _write_run_report(run_dir, run_id, results)
-    _write_predictions(run_dir, _backend_label(backend_config), results)
     console.print(_summary_table(results, run_id))
-    console.print(f"Results: {run_dir}/")
+    console.print(f"Results: {folder.root}/")
     return results
 
 
@@ -140,10 +127,9 @@ def _tools(config: ScaffoldConfig) -> list[Tool]:
 
 
 def _select(settings: RunSettings) -> list[Task]:
-    try:
-        tasks = load_tasks(settings.dataset)
-    except TaskLoadError as exc:
-        raise UserFacingError(str(exc)) from exc
+    from agentkit.evals.datasets import load_dataset
+
+    tasks = load_dataset(settings.dataset)
     if not settings.task_ids:
         return tasks
     by_id = {task.instance_id: task for task in tasks}
@@ -164,83 +150,6 @@ def _require_docker() -> None:
         raise UserFacingError(problem)
 
 
-async def _run_one(
-    task: Task,
-    config: ScaffoldConfig,
-    tools: list[Tool],
-    backends: _Backends,
-    settings: RunSettings,
-    run_dir: Path,
-    run_id: str,
-    status: object,
-    label: str,
-) -> TaskResult:
-    from agentkit.evals.environment import open_task_runtime
-    from agentkit.evals.grader import grade_patch
-    from agentkit.runtime import SandboxError
-
-    out = run_dir / task.instance_id
-    report_path = out / "report.json"
-    if report_path.exists() and not settings.rerun:
-        return _resumed(task, out)
-
-    def show(text: str) -> None:
-        status.update(f"{label}: {text}")  # type: ignore[attr-defined]
-
-    try:
-        backend = backends.for_task(task)
-        show("opening the sandbox")
-        runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
-        async with runtime:
-
-            def on_step(step: Step) -> None:
-                action = step.action.name if step.action else "format error"
-                show(f"step {step.index + 1} ({action})")
-
-            agent = Agent(
-                config,
-                backend,
-                runtime,
-                tools,
-                trajectory_path=out / "trajectory.json",
-                on_step=on_step,
-            )
-            trajectory = await agent.run(task)
-        write_text_atomic(out / "patch.diff", trajectory.submission or "")
-        if trajectory.exit_status in _NOT_GRADED:
-            # Not the agent's doing: no report, so the next run of the command retries the task.
-            return TaskResult(
-                instance_id=task.instance_id,
-                exit_status=str(trajectory.exit_status),
-                steps=len(trajectory.steps),
-                error=f"{trajectory.exit_status}: {trajectory.exit_message}",
-            )
-
-        show("grading")
-        grader_runtime = await open_task_runtime(task, settings.runtime, run_id=run_id)
-        async with grader_runtime:
-            report = await grade_patch(grader_runtime, task, trajectory.submission)
-    except (UserFacingError, SandboxError) as exc:
-        return TaskResult(instance_id=task.instance_id, error=str(exc))
-
-    write_text_atomic(out / "test_output.txt", report.test_output)
-    write_text_atomic(out / "eval.sh", report.eval_script)
-    if report.error is None:
-        trajectory.reward = 1.0 if report.resolved else 0.0
-        trajectory.save(out / "trajectory.json")
-    write_text_atomic(report_path, json.dumps(report.to_swebench(), indent=2))
-    return TaskResult(
-        instance_id=task.instance_id,
-        exit_status=str(trajectory.exit_status),
-        steps=len(trajectory.steps),
-        resolved=report.resolved,
-        error=report.error,
-    )
-
-
-_NOT_GRADED = (ExitStatus.BACKEND_ERROR, ExitStatus.RUNTIME_ERROR)
-
-
 def _backend_label(config: BackendConfig) -> str:
     """A short, path-safe name for run ids: the backend kind and, for models, the model's name."""
     name = getattr(config, "model", None) or getattr(config, "model_path", None)
@@ -252,29 +161,6 @@ def _backend_label(config: BackendConfig) -> str:
     return f"{config.type}-{re.sub(r'[^A-Za-z0-9._-]+', '-', tail)}"
 
 
-def _resumed(task: Task, out: Path) -> TaskResult:
-    from agentkit.types import Trajectory
-
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))[task.instance_id]
-    trajectory = Trajectory.load(out / "trajectory.json")
-    return TaskResult(
-        instance_id=task.instance_id,
-        exit_status=str(trajectory.exit_status),
-        steps=len(trajectory.steps),
-        resolved=report.get("resolved"),
-        error=report.get("error"),
-        resumed=True,
-    )
-
-
-def _describe(result: TaskResult) -> str:
-    if result.error:
-        return f"[red]error[/]: {result.error}"
-    verdict = "[green]resolved[/]" if result.resolved else "[red]unresolved[/]"
-    resumed = " (already done, not rerun)" if result.resumed else ""
-    return f"{verdict} - exit {result.exit_status}, {result.steps} steps{resumed}"
-
-
 def _summary_table(results: list[TaskResult], run_id: str) -> Table:
     resolved = sum(1 for r in results if r.resolved)
     table = Table(title=f"{run_id}: {resolved}/{len(results)} resolved")
@@ -284,50 +170,3 @@ def _summary_table(results: list[TaskResult], run_id: str) -> Table:
         verdict = "error" if r.error else ("yes" if r.resolved else "no")
         table.add_row(r.instance_id, r.exit_status or "-", str(r.steps), verdict)
     return table
-
-
-def _write_run_report(run_dir: Path, run_id: str, results: list[TaskResult]) -> None:
-    """A run report with the SWE-bench run report's id lists."""
-    ids = lambda pred: sorted(r.instance_id for r in results if pred(r))  # noqa: E731
-    report = {
-        "run_id": run_id,
-        "total_instances": len(results),
-        "submitted_instances": len(results),
-        "completed_instances": sum(1 for r in results if r.error is None),
-        "resolved_instances": sum(1 for r in results if r.resolved),
-        "unresolved_instances": sum(1 for r in results if r.error is None and not r.resolved),
-        "empty_patch_instances": len(_empty_patch_ids(run_dir, results)),
-        "error_instances": sum(1 for r in results if r.error is not None),
-        "completed_ids": ids(lambda r: r.error is None),
-        "resolved_ids": ids(lambda r: bool(r.resolved)),
-        "unresolved_ids": ids(lambda r: r.error is None and not r.resolved),
-        "empty_patch_ids": _empty_patch_ids(run_dir, results),
-        "error_ids": ids(lambda r: r.error is not None),
-        "exit_statuses": {r.instance_id: r.exit_status for r in results},
-        "schema_version": 2,
-    }
-    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
-
-
-def _graded_patches(run_dir: Path, results: list[TaskResult]) -> dict[str, str]:
-    """The submitted patch of every task that was graded, by instance id."""
-    patches = {}
-    for result in results:
-        path = run_dir / result.instance_id / "patch.diff"
-        if result.error is None and path.exists():
-            patches[result.instance_id] = path.read_text(encoding="utf-8", errors="surrogateescape")
-    return patches
-
-
-def _empty_patch_ids(run_dir: Path, results: list[TaskResult]) -> list[str]:
-    return sorted(i for i, patch in _graded_patches(run_dir, results).items() if not patch.strip())
-
-
-def _write_predictions(run_dir: Path, model: str, results: list[TaskResult]) -> None:
-    """``preds.jsonl`` in SWE-bench's predictions format, so the same patches can be graded by
-    any SWE-bench-compatible harness."""
-    lines = [
-        json.dumps({"instance_id": i, "model_name_or_path": model, "model_patch": patch})
-        for i, patch in _graded_patches(run_dir, results).items()
-    ]
-    write_text_atomic(run_dir / "preds.jsonl", "".join(line + "\n" for line in lines))

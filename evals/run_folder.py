@@ -1,0 +1,215 @@
+"""The run folder: the one place that knows where a run's files live and how they are written.
+
+```
+RUN_DIR/
+├── report.json        the run report (every task in the folder, not only the last invocation's)
+├── preds.jsonl        the graded patches as SWE-bench predictions
+└── INSTANCE_ID/
+    ├── result.json    this task's outcome (also for errors, which have no grade)
+    ├── trajectory.json, patch.diff
+    ├── report.json    the SWE-bench per-instance report (only when graded)
+    ├── test_output.txt, eval.sh
+    └── error.log      the traceback of an unexpected exception
+```
+
+The folder is the state: a task whose ``report.json`` exists is finished, so a rerun skips it;
+any other task (never started, interrupted, or ended in an error that is not the patch's
+fault) runs again. Every file is written atomically, so a killed run leaves whole files or none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from agentkit.errors import UserFacingError, unexpected_error_message
+from agentkit.evals.grading import InstanceReport
+from agentkit.types import Trajectory, write_text_atomic
+
+RUN_REPORT_SCHEMA_VERSION = 2
+
+
+class TaskResult(BaseModel):
+    """One task's outcome in a run. ``error`` set means no grade (a rerun retries the task)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_id: str
+    exit_status: str | None = None
+    steps: int = 0
+    resolved: bool | None = None
+    error: str | None = None
+    cost: float = 0.0
+    resumed: bool = False
+    """Finished by an earlier invocation and not run again."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class RunFolder:
+    """Reads and writes one run's folder; see the module docstring for its layout."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.root = root
+        self.run_id = run_id
+
+    def prepare(self) -> None:
+        """Create the folder and prove it is writable before any sandbox or model starts, so a
+        bad output path costs one line, not a traceback after the first task."""
+        probe = self.root / f".agentkit-write-test-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(probe) else ""
+            raise UserFacingError(
+                f"Cannot write results to {self.root}: {reason}{where}. "
+                "Choose another --output folder."
+            ) from None
+
+    def task_dir(self, instance_id: str) -> Path:
+        return self.root / instance_id
+
+    def trajectory_path(self, instance_id: str) -> Path:
+        return self.task_dir(instance_id) / "trajectory.json"
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def finished(self, instance_id: str) -> TaskResult | None:
+        """The result of a task graded by an earlier invocation, or ``None``."""
+        out = self.task_dir(instance_id)
+        report_path = out / "report.json"
+        if not report_path.exists():
+            return None
+        result_path = out / "result.json"
+        if result_path.exists():
+            result = TaskResult.model_validate_json(result_path.read_text(encoding="utf-8"))
+        else:  # a folder written before result.json existed
+            report = json.loads(report_path.read_text(encoding="utf-8"))[instance_id]
+            if report.get("error"):
+                return None  # an infrastructure error is retried, never kept as a verdict
+            trajectory = Trajectory.load(out / "trajectory.json")
+            result = TaskResult(
+                instance_id=instance_id,
+                exit_status=str(trajectory.exit_status),
+                steps=len(trajectory.steps),
+                resolved=report.get("resolved"),
+                error=report.get("error"),
+                cost=trajectory.cost,
+            )
+        if result.error is not None:
+            return None
+        return result.model_copy(update={"resumed": True})
+
+    def results(self) -> list[TaskResult]:
+        """Every task's latest result in the folder, by instance id."""
+        found = []
+        for path in sorted(self.root.glob("*/result.json")):
+            try:
+                found.append(TaskResult.model_validate_json(path.read_text(encoding="utf-8")))
+            except ValueError:
+                continue  # a foreign or damaged file: not this run's state
+        return found
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def save_result(self, result: TaskResult) -> None:
+        stored = result.model_copy(update={"resumed": False})
+        write_text_atomic(
+            self.task_dir(result.instance_id) / "result.json", stored.model_dump_json(indent=2)
+        )
+
+    def save_patch(self, instance_id: str, patch: str) -> None:
+        write_text_atomic(self.task_dir(instance_id) / "patch.diff", patch)
+
+    def save_grade(
+        self, report: InstanceReport, trajectory: Trajectory | None, result: TaskResult
+    ) -> None:
+        """The grading files, the reward into the trajectory, and the result; ``report.json``
+        last, since its presence marks the task finished. A report with ``error`` (no evidence
+        either way) gets no ``report.json``: it is retried, never kept as a verdict."""
+        out = self.task_dir(report.instance_id)
+        write_text_atomic(out / "test_output.txt", report.test_output)
+        write_text_atomic(out / "eval.sh", report.eval_script)
+        if trajectory is not None and report.error is None:
+            trajectory.reward = 1.0 if report.resolved else 0.0
+            trajectory.save(out / "trajectory.json")
+        self.save_result(result)
+        if report.error is None:
+            write_text_atomic(out / "report.json", json.dumps(report.to_swebench(), indent=2))
+
+    def save_exception(self, instance_id: str, exc: BaseException) -> str:
+        """Write the traceback to ``error.log``; the one-line message that points at it."""
+        message = unexpected_error_message(exc)
+        path = self.task_dir(instance_id) / "error.log"
+        try:
+            write_text_atomic(path, "".join(traceback.format_exception(exc)))
+        except OSError:
+            return message
+        return f"{message} (traceback: {path})"
+
+    def write_summary(self, model_name: str) -> dict[str, object]:
+        """Write the run report and the predictions for every task in the folder."""
+        results = self.results()
+        report = _run_report(self.run_id, results, self._graded_patches(results))
+        write_text_atomic(self.root / "report.json", json.dumps(report, indent=2))
+        lines = [
+            json.dumps({"instance_id": i, "model_name_or_path": model_name, "model_patch": p})
+            for i, p in self._graded_patches(results).items()
+        ]
+        write_text_atomic(self.root / "preds.jsonl", "".join(line + "\n" for line in lines))
+        return report
+
+    def _graded_patches(self, results: Iterable[TaskResult]) -> dict[str, str]:
+        """The submitted patch of every graded task, by instance id."""
+        patches = {}
+        for result in results:
+            path = self.task_dir(result.instance_id) / "patch.diff"
+            if result.error is None and path.exists():
+                patches[result.instance_id] = path.read_text(
+                    encoding="utf-8", errors="surrogateescape"
+                )
+        return patches
+
+
+def _run_report(
+    run_id: str, results: list[TaskResult], patches: dict[str, str]
+) -> dict[str, object]:
+    """The SWE-bench run report's counts and id lists, plus each task's exit status."""
+
+    def ids(keep: Callable[[TaskResult], bool]) -> list[str]:
+        return sorted(r.instance_id for r in results if keep(r))
+
+    completed = ids(lambda r: r.error is None)
+    resolved = ids(lambda r: bool(r.resolved) and r.error is None)
+    unresolved = ids(lambda r: r.error is None and not r.resolved)
+    errors = ids(lambda r: r.error is not None)
+    empty = sorted(i for i, patch in patches.items() if not patch.strip())
+    return {
+        "run_id": run_id,
+        "total_instances": len(results),
+        "submitted_instances": len(results),
+        "completed_instances": len(completed),
+        "resolved_instances": len(resolved),
+        "unresolved_instances": len(unresolved),
+        "empty_patch_instances": len(empty),
+        "error_instances": len(errors),
+        "completed_ids": completed,
+        "resolved_ids": resolved,
+        "unresolved_ids": unresolved,
+        "empty_patch_ids": empty,
+        "error_ids": errors,
+        "exit_statuses": {r.instance_id: r.exit_status for r in results},
+        "errors": {r.instance_id: r.error for r in results if r.error is not None},
+        "cost": round(sum(r.cost for r in results), 6),
+        "schema_version": RUN_REPORT_SCHEMA_VERSION,
+    }

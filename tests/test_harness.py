@@ -1,0 +1,129 @@
+"""The evaluation harness as a library: real tasks (the bundled examples), real git, real tests,
+the gold backend through the scaffold's own tools; local runtime here, Docker in marked tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agentkit.backends.gold import GoldBackend
+from agentkit.evals.examples import build_examples
+from agentkit.evals.harness import HarnessEvent, TaskFinished, TaskStarted, run_and_grade
+from agentkit.evals.run_folder import RunFolder
+from agentkit.scaffolds import load_scaffold
+from agentkit.tasks import Task, load_tasks
+from agentkit.tools import get_format, get_tool
+from agentkit.types import ExitStatus, Trajectory
+
+SCAFFOLD = load_scaffold("mini")
+TOOLS = [get_tool("bash")]
+
+
+@pytest.fixture(scope="module")
+def tasks(tmp_path_factory) -> list[Task]:
+    return load_tasks(build_examples(tmp_path_factory.mktemp("examples")))
+
+
+def gold(task: Task) -> GoldBackend:
+    return GoldBackend(
+        task.patch, get_format(SCAFFOLD.call_format), TOOLS, SCAFFOLD.submit_sentinel
+    )
+
+
+async def run(tasks, folder, **options):
+    events: list[HarnessEvent] = []
+    results = await run_and_grade(
+        tasks, SCAFFOLD, TOOLS, gold, folder, on_event=events.append, **options
+    )
+    return results, events
+
+
+async def test_workers_run_every_task_once_and_report_in_task_order(tasks, tmp_path):
+    folder = RunFolder(tmp_path / "run", "run")
+    results, events = await run(tasks, folder, runtime="local", workers=3)
+    assert [r.instance_id for r in results] == [t.instance_id for t in tasks]
+    assert all(r.resolved and r.error is None for r in results), results
+    started = Counter(e.instance_id for e in events if isinstance(e, TaskStarted))
+    finished = Counter(e.result.instance_id for e in events if isinstance(e, TaskFinished))
+    assert started == finished == Counter(t.instance_id for t in tasks)
+    report = json.loads((folder.root / "report.json").read_text())
+    assert report["resolved_instances"] == len(tasks)
+    assert len((folder.root / "preds.jsonl").read_text().splitlines()) == len(tasks)
+
+
+async def test_the_run_report_covers_every_task_of_every_invocation(tasks, tmp_path):
+    folder = RunFolder(tmp_path / "run", "run")
+    first, second = tasks[0], tasks[1]
+    await run([first], folder, runtime="local")
+    results, events = await run([second, first], folder, runtime="local")
+    assert [r.resumed for r in results] == [False, True]
+    assert sum(isinstance(e, TaskStarted) for e in events) == 1
+    report = json.loads((folder.root / "report.json").read_text())
+    assert report["resolved_ids"] == sorted([first.instance_id, second.instance_id])
+    predicted = [json.loads(line)["instance_id"] for line in (folder.root / "preds.jsonl").open()]
+    assert sorted(predicted) == report["resolved_ids"]
+
+
+async def test_a_task_without_a_repository_is_an_error_and_the_rest_are_graded(tasks, tmp_path):
+    broken = tasks[0].model_copy(update={"instance_id": "broken__x-1", "repo_dir": None})
+    folder = RunFolder(tmp_path / "run", "run")
+    results, _ = await run([broken, tasks[1]], folder, runtime="local", workers=2)
+    assert results[0].error is not None and "has no repo_dir" in results[0].error
+    assert results[1].resolved
+    assert not (folder.task_dir("broken__x-1") / "report.json").exists()
+    assert json.loads((folder.root / "report.json").read_text())["error_ids"] == ["broken__x-1"]
+
+
+async def test_cancelling_a_run_keeps_finished_tasks_and_writes_the_report(tasks, tmp_path):
+    folder = RunFolder(tmp_path / "run", "run")
+    finished: list[str] = []
+
+    def on_event(event: HarnessEvent) -> None:
+        if isinstance(event, TaskFinished):
+            finished.append(event.result.instance_id)
+
+    job = asyncio.ensure_future(
+        run_and_grade(
+            tasks, SCAFFOLD, TOOLS, gold, folder, runtime="local", workers=2, on_event=on_event
+        )
+    )
+    while not finished:
+        await asyncio.sleep(0.05)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    report = json.loads((folder.root / "report.json").read_text())
+    assert set(finished) <= set(report["resolved_ids"]) and report["resolved_ids"]
+    assert report["total_instances"] < len(tasks)
+
+
+@pytest.mark.docker
+async def test_four_docker_workers_give_the_same_reports_as_one(tasks, tmp_path):
+    reports: dict[int, dict[str, dict]] = {}
+    for workers in (1, 4):
+        folder = RunFolder(tmp_path / f"w{workers}", "run")
+        results, _ = await run(tasks, folder, runtime="docker", workers=workers)
+        assert all(r.resolved for r in results), results
+        reports[workers] = {
+            t.instance_id: json.loads((folder.task_dir(t.instance_id) / "report.json").read_text())
+            for t in tasks
+        }
+    assert reports[1] == reports[4]
+
+
+def test_result_files_are_the_state_of_the_folder(tmp_path):
+    """A folder written before result.json existed still resumes from report.json."""
+    folder = RunFolder(tmp_path, "run")
+    out = folder.task_dir("a__b-1")
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps({"a__b-1": {"resolved": True}}))
+    Trajectory(task_id="a__b-1", exit_status=ExitStatus.SUBMITTED).save(out / "trajectory.json")
+    result = folder.finished("a__b-1")
+    assert result is not None and result.resolved and result.resumed
+    (out / "report.json").write_text(json.dumps({"a__b-1": {"resolved": False, "error": "x"}}))
+    assert folder.finished("a__b-1") is None  # an infrastructure error is never a verdict
+    assert Path(out / "trajectory.json").exists()
