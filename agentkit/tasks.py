@@ -8,6 +8,7 @@ Unknown fields are kept (datasets carry many extras) and written back unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +73,30 @@ def load_tasks(path: str | Path) -> list[Task]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TaskLoadError(f"cannot read dataset {path}: {exc.strerror}") from exc
-    records = _parse_records(text, path)
+    return tasks_from_records(_parse_records(text, path), path)
+
+
+_SHAPES_HINT = (
+    "A dataset is JSONL (one instance per line), a JSON list of instances, or a JSON object keyed "
+    "by instance id."
+)
+
+
+def tasks_from_records(
+    records: Sequence[object], source: str | Path, *, empty_hint: str = _SHAPES_HINT
+) -> list[Task]:
+    """Validate already-read records as tasks, with :func:`load_tasks`' error messages.
+
+    Public so that other readers (parquet, Hugging Face datasets) word their problems the same
+    way; ``source`` names where the records came from, ``empty_hint`` says what was expected.
+    """
     if not records:
-        raise TaskLoadError(
-            f"{path} holds no task instances. A dataset is JSONL (one instance per line), a JSON "
-            "list of instances, or a JSON object keyed by instance id."
-        )
+        raise TaskLoadError(f"{source} holds no task instances. {empty_hint}".rstrip())
     tasks: list[Task] = []
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise TaskLoadError(
-                f"{path}: instance {number} is not a JSON object but {type(record).__name__}."
+                f"{source}: instance {number} is not a JSON object but {type(record).__name__}."
             )
         try:
             tasks.append(Task.model_validate(record))
@@ -92,12 +106,12 @@ def load_tasks(path: str | Path) -> list[Task]:
                 f"instance {number} ({name!r})" if isinstance(name, str) else f"instance {number}"
             )
             raise TaskLoadError(
-                f"{path}: {which} is not a valid task: {describe_problems(exc, Task)}."
+                f"{source}: {which} is not a valid task: {describe_problems(exc, Task)}."
             ) from None
     ids = [task.instance_id for task in tasks]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise TaskLoadError(f"{path}: duplicate instance ids: {', '.join(duplicates)}")
+        raise TaskLoadError(f"{source}: duplicate instance ids: {', '.join(duplicates)}")
     return tasks
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "BaseImageMissingError",
     "TaskEnvironmentError",
     "ensure_base_image",
+    "image_id",
     "instance_image_tag",
     "open_task_runtime",
     "snapshot_repo",
@@ -198,6 +199,15 @@ def task_image(task: Task, base_image: str = BASE_IMAGE) -> str:
         "image with the repository in its workdir, or `repo_dir` to a git repository holding "
         "base_commit"
     )
+
+
+def image_id(name: str) -> str:
+    """The id of a local image (blocking): what a grade is cached against, since a rebuilt
+    image under the same tag can grade differently."""
+    image = _local_image(_docker_client(), name)
+    if image is None:
+        raise TaskEnvironmentError(f"image {name!r} is not present locally")
+    return str(image.id)
 
 
 def _accepted(factory: Any, options: dict[str, Any]) -> dict[str, Any]:

@@ -122,12 +122,16 @@ class InstanceReport(BaseModel):
     refuse the patch (paths inside ``.git``)."""
 
     def to_swebench(self) -> dict[str, Any]:
-        """The ``report.json`` shape: ``{instance_id: {patch_is_None, ..., tests_status}}``."""
+        """The ``report.json`` shape: ``{instance_id: {patch_is_None, ..., tests_status}}``.
+
+        ``infra_failure`` is SWE-bench 5.x's advisory flag; it is always ``False`` here because a
+        run without test evidence is an error (retried), never written as a report."""
         body: dict[str, Any] = {
             "patch_is_None": self.patch_is_None,
             "patch_exists": self.patch_exists,
             "patch_successfully_applied": self.patch_successfully_applied,
             "resolved": self.resolved,
+            "infra_failure": False,
         }
         if self.tests_status is not None:
             body["tests_status"] = self.tests_status.model_dump()

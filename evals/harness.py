@@ -17,7 +17,9 @@ so it works with any backend, including a user's own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -25,8 +27,10 @@ from pydantic import BaseModel, ConfigDict
 from agentkit.agent import Agent
 from agentkit.backend import Backend
 from agentkit.errors import UserFacingError
-from agentkit.evals.environment import open_task_runtime, task_image
+from agentkit.evals.environment import image_id, open_task_runtime, task_image
+from agentkit.evals.eval_script import eval_script_for
 from agentkit.evals.grader import grade_patch
+from agentkit.evals.predictions import Prediction
 from agentkit.evals.run_folder import RunFolder, TaskResult
 from agentkit.runtime.base import SandboxError
 from agentkit.scaffold import ScaffoldConfig
@@ -39,6 +43,8 @@ __all__ = [
     "TaskFinished",
     "TaskProgress",
     "TaskStarted",
+    "grade_key",
+    "grade_predictions",
     "run_and_grade",
 ]
 
@@ -108,12 +114,12 @@ async def run_and_grade(
                 folder.save_result(previous)
                 done[task.instance_id] = previous
                 emit(TaskFinished(result=previous))
-        image_errors = await _build_images(pending, runtime, workers, emit)
+        images = await _build_images(pending, runtime, workers, emit)
         limit = asyncio.Semaphore(workers)
 
         async def one(task: Task) -> TaskResult:
             async with limit:
-                return await runner.run(task, image_errors.get(task.instance_id))
+                return await runner.run(task, images.errors.get(task.instance_id))
 
         async with asyncio.TaskGroup() as group:
             handles = {task.instance_id: group.create_task(one(task)) for task in pending}
@@ -123,28 +129,64 @@ async def run_and_grade(
         folder.write_summary(model_name)
 
 
+class _Images(BaseModel):
+    errors: dict[str, str] = {}
+    """Instance id → why its image could not be built (that task's error)."""
+    ids: dict[str, str] = {}
+    """Instance id → the id of the image it runs in."""
+
+
 async def _build_images(
     tasks: Sequence[Task], runtime: RuntimeKind, workers: int, emit: EventHandler
-) -> dict[str, str]:
+) -> _Images:
     """Build every Docker image up front, each once, ``workers`` at a time in threads (so the
     first tasks do not all wait on the same build); a failed build is that task's error."""
+    images = _Images()
     if runtime != "docker" or not tasks:
-        return {}
+        return images
     limit = asyncio.Semaphore(workers)
-    errors: dict[str, str] = {}
 
     async def build(task: Task) -> None:
         async with limit:
             emit(TaskProgress(instance_id=task.instance_id, phase="image"))
             try:
-                await asyncio.to_thread(task_image, task)
+                tag = await asyncio.to_thread(task_image, task)
+                images.ids[task.instance_id] = await asyncio.to_thread(image_id, tag)
             except (UserFacingError, SandboxError) as exc:
-                errors[task.instance_id] = str(exc)
+                images.errors[task.instance_id] = str(exc)
 
     async with asyncio.TaskGroup() as group:
         for task in tasks:
             group.create_task(build(task))
-    return errors
+    return images
+
+
+async def _guarded(
+    instance_id: str,
+    work: Callable[[], Awaitable[TaskResult]],
+    folder: RunFolder,
+    emit: EventHandler,
+    setup_error: str | None = None,
+    grade_key: str | None = None,
+) -> TaskResult:
+    """Run one task's ``work`` so that whatever it raises (but cancellation) becomes that task's
+    error; record and announce the result either way."""
+    emit(TaskStarted(instance_id=instance_id))
+    if setup_error is not None:
+        result = TaskResult(instance_id=instance_id, error=setup_error)
+    else:
+        try:
+            result = await work()
+        except (UserFacingError, SandboxError) as exc:
+            result = TaskResult(instance_id=instance_id, error=str(exc))
+        except Exception as exc:  # a bug in a backend, tool or grader: this task's error
+            result = TaskResult(
+                instance_id=instance_id, error=folder.save_exception(instance_id, exc)
+            )
+    result = result.model_copy(update={"grade_key": grade_key}) if grade_key else result
+    folder.save_result(result)
+    emit(TaskFinished(result=result))
+    return result
 
 
 class _TaskRunner:
@@ -163,22 +205,9 @@ class _TaskRunner:
         self.folder, self.runtime, self.emit = folder, runtime, emit
 
     async def run(self, task: Task, image_error: str | None = None) -> TaskResult:
-        instance_id = task.instance_id
-        self.emit(TaskStarted(instance_id=instance_id))
-        if image_error is not None:
-            result = TaskResult(instance_id=instance_id, error=image_error)
-        else:
-            try:
-                result = await self._run_and_grade(task)
-            except (UserFacingError, SandboxError) as exc:
-                result = TaskResult(instance_id=instance_id, error=str(exc))
-            except Exception as exc:  # a bug in a backend, tool or grader: this task's error
-                result = TaskResult(
-                    instance_id=instance_id, error=self.folder.save_exception(instance_id, exc)
-                )
-        self.folder.save_result(result)
-        self.emit(TaskFinished(result=result))
-        return result
+        return await _guarded(
+            task.instance_id, lambda: self._run_and_grade(task), self.folder, self.emit, image_error
+        )
 
     async def _run_and_grade(self, task: Task) -> TaskResult:
         trajectory = await self._solve(task)
@@ -226,3 +255,94 @@ class _TaskRunner:
                 on_step=on_step,
             )
             return await agent.run(task)
+
+
+# -- grade-only ---------------------------------------------------------------------------------
+
+
+def grade_key(task: Task, patch: str | None, runtime: RuntimeKind, image: str | None) -> str:
+    """A hash of everything a grade depends on: the patch, the task (tests, expected results,
+    log parser), the eval script, the runtime kind and the image id."""
+    parts = {
+        "patch": patch,
+        "task": task.model_dump(mode="json"),
+        "eval_script": eval_script_for(task, task.workdir, patch),
+        "runtime": runtime,
+        "image": image,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+async def grade_predictions(
+    tasks: Sequence[Task],
+    predictions: Mapping[str, Prediction],
+    folder: RunFolder,
+    *,
+    runtime: RuntimeKind = "docker",
+    workers: int = 1,
+    rerun: bool = False,
+    on_event: EventHandler | None = None,
+) -> list[TaskResult]:
+    """Grade each prediction for ``tasks`` without running an agent; the results of the graded
+    ones, in task order. Empty patches (``null`` or ``""``) are not run, as in SWE-bench. A task
+    already graded with the same :func:`grade_key` is not graded again (unless ``rerun``); one
+    whose patch, task, eval script or image changed is. The folder's run report (SWE-bench's
+    format) and predictions cover every task when this returns, raises or is cancelled."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    emit = on_event or (lambda event: None)
+    folder.prepare()
+    to_grade = [
+        task
+        for task in tasks
+        if task.instance_id in predictions and not predictions[task.instance_id].is_empty
+    ]
+    try:
+        images = await _build_images(to_grade, runtime, workers, emit)
+        done: dict[str, TaskResult] = {}
+        pending: list[tuple[Task, str]] = []
+        for task in to_grade:
+            if task.instance_id in images.errors:
+                key = ""
+            else:
+                patch = predictions[task.instance_id].model_patch
+                key = grade_key(task, patch, runtime, images.ids.get(task.instance_id))
+            previous = None if rerun or not key else folder.finished(task.instance_id, key)
+            if previous is None:
+                pending.append((task, key))
+            else:
+                done[task.instance_id] = previous
+                emit(TaskFinished(result=previous))
+        limit = asyncio.Semaphore(workers)
+
+        async def one(task: Task, key: str) -> TaskResult:
+            prediction = predictions[task.instance_id]
+            async with limit:
+                return await _guarded(
+                    task.instance_id,
+                    lambda: _grade_one(task, prediction.model_patch, folder, runtime, emit),
+                    folder,
+                    emit,
+                    images.errors.get(task.instance_id),
+                    grade_key=key or None,
+                )
+
+        async with asyncio.TaskGroup() as group:
+            handles = {task.instance_id: group.create_task(one(task, key)) for task, key in pending}
+        done.update({instance_id: handle.result() for instance_id, handle in handles.items()})
+        return [done[task.instance_id] for task in to_grade]
+    finally:
+        folder.write_swebench_report(tasks, predictions)
+
+
+async def _grade_one(
+    task: Task, patch: str | None, folder: RunFolder, runtime: RuntimeKind, emit: EventHandler
+) -> TaskResult:
+    folder.save_patch(task.instance_id, patch or "")
+    emit(TaskProgress(instance_id=task.instance_id, phase="grading"))
+    sandbox = await open_task_runtime(task, runtime, run_id=folder.run_id)
+    async with sandbox:
+        report = await grade_patch(sandbox, task, patch)
+    result = TaskResult(instance_id=task.instance_id, resolved=report.resolved, error=report.error)
+    folder.save_grade(report, None, result)
+    return result

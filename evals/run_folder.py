@@ -22,13 +22,16 @@ from __future__ import annotations
 import json
 import os
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from agentkit.errors import UserFacingError, unexpected_error_message
 from agentkit.evals.grading import InstanceReport
+from agentkit.evals.infra import classify_log
+from agentkit.evals.predictions import Prediction
+from agentkit.tasks import Task
 from agentkit.types import Trajectory, write_text_atomic
 
 RUN_REPORT_SCHEMA_VERSION = 2
@@ -45,6 +48,9 @@ class TaskResult(BaseModel):
     resolved: bool | None = None
     error: str | None = None
     cost: float = 0.0
+    grade_key: str | None = None
+    """What the grade depends on (patch, task, eval script, image), hashed: grade-only runs
+    regrade a task whose key changed."""
     resumed: bool = False
     """Finished by an earlier invocation and not run again."""
 
@@ -84,8 +90,9 @@ class RunFolder:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def finished(self, instance_id: str) -> TaskResult | None:
-        """The result of a task graded by an earlier invocation, or ``None``."""
+    def finished(self, instance_id: str, grade_key: str | None = None) -> TaskResult | None:
+        """The result of a task graded by an earlier invocation, or ``None``; with
+        ``grade_key``, only a result graded under that same key counts."""
         out = self.task_dir(instance_id)
         report_path = out / "report.json"
         if not report_path.exists():
@@ -106,7 +113,7 @@ class RunFolder:
                 error=report.get("error"),
                 cost=trajectory.cost,
             )
-        if result.error is not None:
+        if result.error is not None or (grade_key is not None and result.grade_key != grade_key):
             return None
         return result.model_copy(update={"resumed": True})
 
@@ -168,6 +175,81 @@ class RunFolder:
         ]
         write_text_atomic(self.root / "preds.jsonl", "".join(line + "\n" for line in lines))
         return report
+
+    def write_swebench_report(
+        self, tasks: Sequence[Task], predictions: Mapping[str, Prediction]
+    ) -> dict[str, object]:
+        """The run report of a grade-only run, in SWE-bench 5.x's shape and with its rules:
+        every dataset task counts in ``total_instances``; empty patches are not run; a
+        prediction without a per-instance report is an error; likely infrastructure failures
+        among the unresolved and errors are named (advisory)."""
+        resolved: set[str] = set()
+        unresolved: set[str] = set()
+        errors: set[str] = set()
+        empty: set[str] = set()
+        incomplete: set[str] = set()
+        for task in tasks:
+            instance_id = task.instance_id
+            prediction = predictions.get(instance_id)
+            if prediction is None:
+                incomplete.add(instance_id)
+            elif prediction.is_empty:
+                empty.add(instance_id)
+            else:
+                report_path = self.task_dir(instance_id) / "report.json"
+                try:
+                    body = json.loads(report_path.read_text(encoding="utf-8"))[instance_id]
+                except (OSError, ValueError, KeyError):
+                    errors.add(instance_id)
+                    continue
+                if not body.get("patch_successfully_applied") and body.get("patch_exists"):
+                    errors.add(instance_id)  # SWE-bench: a patch that does not apply is an error
+                    continue
+                (resolved if body.get("resolved") else unresolved).add(instance_id)
+        reasons: dict[str, str] = {}
+        infra: set[str] = set()
+        ambiguous: set[str] = set()
+        for instance_id in unresolved | errors:
+            classified = classify_log(self._logs(instance_id))
+            if classified is not None:
+                reasons[instance_id] = classified[0]
+                (infra if classified[1] == "environment" else ambiguous).add(instance_id)
+        completed = resolved | unresolved
+        report: dict[str, object] = {
+            "total_instances": len(tasks),
+            "submitted_instances": len(predictions),
+            "completed_instances": len(completed),
+            "resolved_instances": len(resolved),
+            "unresolved_instances": len(unresolved),
+            "infra_failure_instances": len(infra),
+            "ambiguous_failure_instances": len(ambiguous),
+            "empty_patch_instances": len(empty),
+            "error_instances": len(errors),
+            "completed_ids": sorted(completed),
+            "incomplete_ids": sorted(incomplete),
+            "empty_patch_ids": sorted(empty),
+            "submitted_ids": sorted(predictions),
+            "resolved_ids": sorted(resolved),
+            "unresolved_ids": sorted(unresolved),
+            "infra_failure_ids": sorted(infra),
+            "ambiguous_failure_ids": sorted(ambiguous),
+            "failure_reasons": dict(sorted(reasons.items())),
+            "error_ids": sorted(errors),
+            "schema_version": RUN_REPORT_SCHEMA_VERSION,
+        }
+        write_text_atomic(self.root / "report.json", json.dumps(report, indent=4))
+        lines = [prediction.model_dump_json() for prediction in predictions.values()]
+        write_text_atomic(self.root / "preds.jsonl", "".join(line + "\n" for line in lines))
+        return report
+
+    def _logs(self, instance_id: str) -> str:
+        """The test log and the error log of a task, as far as they exist."""
+        texts = []
+        for name in ("test_output.txt", "error.log"):
+            path = self.task_dir(instance_id) / name
+            if path.exists():
+                texts.append(path.read_text(encoding="utf-8", errors="replace"))
+        return "\n".join(texts)
 
     def _graded_patches(self, results: Iterable[TaskResult]) -> dict[str, str]:
         """The submitted patch of every graded task, by instance id."""

@@ -111,7 +111,7 @@ def test_scripted_backend_that_changes_nothing_is_unresolved(dataset, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "nope"], "No task 'nope'"),
+        (["--task", "nope"], "no task 'nope' in the dataset"),
         (["--backend", "magic"], "Cannot use backend 'magic'"),
         (["--runtime", "vm"], "Unknown runtime 'vm'"),
         (["--scaffold", "nope"], "Unknown scaffold 'nope'"),

@@ -158,6 +158,7 @@ async def test_honest_patch_runs_the_task_script_as_is(task: Task) -> None:
         "patch_exists",
         "patch_successfully_applied",
         "resolved",
+        "infra_failure",
         "tests_status",
     }
 

@@ -149,6 +149,7 @@ def test_swebench_report_shape_round_trips() -> None:
         "patch_exists",
         "patch_successfully_applied",
         "resolved",
+        "infra_failure",
         "tests_status",
     }
     assert set(body["tests_status"]) == {

@@ -389,7 +389,13 @@ async def _grade_case(
 
 def _mismatch(case: Case, variant: str, report: InstanceReport) -> str | None:
     body = report.to_swebench()[report.instance_id]
-    expected_keys = {"patch_is_None", "patch_exists", "patch_successfully_applied", "resolved"}
+    expected_keys = {
+        "patch_is_None",
+        "patch_exists",
+        "patch_successfully_applied",
+        "resolved",
+        "infra_failure",
+    }
     expected_keys |= {"tests_status"} if case.applied else set()
     expected_keys |= {"tampering"} if case.tampering else set()
     problems = []

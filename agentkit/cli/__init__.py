@@ -27,12 +27,19 @@ def run(
     dataset: Annotated[
         Path | None,
         typer.Option(
-            help="SWE-bench-format dataset (JSONL or JSON). Default: the bundled examples."
+            help="SWE-bench-format dataset: JSON, JSONL, a folder of them, parquet, or a saved Hugging Face dataset (PATH:SPLIT). Default: the bundled examples."
         ),
     ] = None,
     task: Annotated[
         list[str] | None,
         typer.Option("--task", "-t", help="Instance id to run (repeatable). Default: every task."),
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only instance ids matching this regular expression."),
+    ] = None,
+    slice_: Annotated[
+        str | None, typer.Option("--slice", help="A slice of the tasks, like 0:10 or ::2.")
     ] = None,
     scaffold: Annotated[
         str, typer.Option(help="Bundled scaffold name or a scaffold YAML file.")
@@ -66,12 +73,12 @@ def run(
     from agentkit.cli.runner import RunSettings, run_tasks
     from agentkit.errors import UserFacingError
 
-    if runtime not in ("docker", "local"):
-        _fail(f"Unknown runtime {runtime!r}: use 'docker' or 'local'.")
-    kind: Literal["docker", "local"] = "docker" if runtime == "docker" else "local"
+    kind = _runtime_kind(runtime)
     settings = RunSettings(
         dataset=dataset or _bundled_dataset(),
         task_ids=task or [],
+        pattern=pattern,
+        slice=slice_,
         scaffold=scaffold,
         backend=backend,
         runtime=kind,
@@ -88,6 +95,79 @@ def run(
         _fail(str(exc))
     if not results or not all(result.ok for result in results):
         raise typer.Exit(1)
+
+
+@app.command("eval")
+def eval_(
+    predictions: Annotated[
+        str,
+        typer.Option(
+            help="SWE-bench predictions (JSONL, JSON list, or JSON object by instance id), or "
+            "'gold' for the tasks' reference patches."
+        ),
+    ],
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            help="SWE-bench-format dataset: JSON, JSONL, a folder of them, parquet, or a saved Hugging Face dataset (PATH:SPLIT). Default: the bundled examples."
+        ),
+    ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task", "-t", help="Instance id to grade (repeatable). Default: every task."
+        ),
+    ] = None,
+    pattern: Annotated[
+        str | None,
+        typer.Option("--filter", help="Only instance ids matching this regular expression."),
+    ] = None,
+    slice_: Annotated[
+        str | None, typer.Option("--slice", help="A slice of the tasks, like 0:10 or ::2.")
+    ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir)."),
+    ] = "docker",
+    output: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("runs"),
+    run_id: Annotated[
+        str | None, typer.Option(help="Run name (default: eval__ + the predictions' model).")
+    ] = None,
+    rerun: Annotated[bool, typer.Option(help="Grade again even if already graded.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Predictions graded at the same time.")] = 1,
+) -> None:
+    """Grade a predictions file by running each task's tests; no agent runs.
+
+    Reports have SWE-bench's format; running the same command again grades only what changed."""
+    from agentkit.cli.evaluate import EvalSettings, evaluate
+    from agentkit.errors import UserFacingError
+
+    settings = EvalSettings(
+        dataset=dataset or _bundled_dataset(),
+        predictions=predictions,
+        task_ids=task or [],
+        pattern=pattern,
+        slice=slice_,
+        runtime=_runtime_kind(runtime),
+        output=output,
+        run_id=run_id,
+        rerun=rerun,
+        workers=workers,
+    )
+    try:
+        results = asyncio.run(evaluate(settings))
+    except KeyboardInterrupt:
+        _fail("Interrupted. Finished grades are on disk; run the same command to resume.")
+    except UserFacingError as exc:
+        _fail(str(exc))
+    if not all(result.ok for result in results):
+        raise typer.Exit(1)
+
+
+def _runtime_kind(runtime: str) -> Literal["docker", "local"]:
+    if runtime not in ("docker", "local"):
+        _fail(f"Unknown runtime {runtime!r}: use 'docker' or 'local'.")
+    return "docker" if runtime == "docker" else "local"
 
 
 @app.command()

@@ -93,4 +93,6 @@ def describe(result: TaskResult) -> str:
         return f"[red]error[/]: {escape(result.error)}"
     verdict = "[green]resolved[/]" if result.resolved else "[red]unresolved[/]"
     resumed = " (already done, not rerun)" if result.resumed else ""
+    if result.exit_status is None:  # graded without an agent
+        return f"{verdict}{resumed}"
     return f"{verdict} - exit {result.exit_status}, {result.steps} steps{resumed}"

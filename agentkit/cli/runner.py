@@ -31,6 +31,8 @@ class RunSettings(BaseModel):
 
     dataset: Path
     task_ids: list[str] = []
+    pattern: str | None = None
+    slice: str | None = None
     scaffold: str = "mini"
     backend: str = "gold"
     runtime: Literal["docker", "local"] = "docker"
@@ -47,7 +49,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     from agentkit.scaffolds import load_scaffold
 
     console = console or Console()
-    tasks = _select(settings)
+    tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
     config = load_scaffold(settings.scaffold)
     tools = _tools(config)
     backend_config = parse_backend_spec(settings.backend)
@@ -55,7 +57,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     folder = RunFolder(settings.output / run_id, run_id)
     folder.prepare()
     if settings.runtime == "docker":
-        _require_docker()
+        require_docker()
     if backend_config.type == "gold":
         console.print(
             "[bold yellow]Backend: gold[/] - replays each task's reference patch through the "
@@ -126,23 +128,17 @@ def _tools(config: ScaffoldConfig) -> list[Tool]:
         raise UserFacingError(f"Scaffold {config.name!r}: {exc}") from exc
 
 
-def _select(settings: RunSettings) -> list[Task]:
+def select_tasks(
+    dataset: Path, task_ids: list[str], pattern: str | None = None, slice_: str | None = None
+) -> list[Task]:
+    """The dataset's tasks, narrowed by ids (in the order given), a regex and a slice."""
     from agentkit.evals.datasets import load_dataset
+    from agentkit.evals.datasets import select_tasks as select
 
-    tasks = load_dataset(settings.dataset)
-    if not settings.task_ids:
-        return tasks
-    by_id = {task.instance_id: task for task in tasks}
-    unknown = [i for i in settings.task_ids if i not in by_id]
-    if unknown:
-        raise UserFacingError(
-            f"No task {', '.join(map(repr, unknown))} in {settings.dataset}. "
-            f"Tasks there: {', '.join(sorted(by_id))}."
-        )
-    return [by_id[i] for i in settings.task_ids]
+    return select(load_dataset(dataset), ids=task_ids, pattern=pattern, slice_=slice_)
 
 
-def _require_docker() -> None:
+def require_docker() -> None:
     from agentkit.runtime import docker_available
 
     problem = docker_available()

@@ -1,0 +1,68 @@
+"""``agentkit eval``: grade a predictions file (no agent) with the evaluation harness, into a run
+folder whose reports have SWE-bench's shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from agentkit.cli.progress import RunProgress
+from agentkit.cli.runner import require_docker, select_tasks
+from agentkit.evals.run_folder import TaskResult
+
+
+class EvalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: Path
+    predictions: str
+    task_ids: list[str] = []
+    pattern: str | None = None
+    slice: str | None = None
+    runtime: Literal["docker", "local"] = "docker"
+    output: Path = Path("runs")
+    run_id: str | None = None
+    rerun: bool = False
+    workers: int = Field(default=1, ge=1)
+
+
+async def evaluate(settings: EvalSettings, console: Console | None = None) -> list[TaskResult]:
+    from agentkit.evals.harness import grade_predictions
+    from agentkit.evals.predictions import load_predictions
+    from agentkit.evals.run_folder import RunFolder
+
+    console = console or Console()
+    tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
+    predictions = load_predictions(settings.predictions, tasks)
+    model = next(iter(predictions.values())).model_name_or_path
+    run_id = settings.run_id or f"eval__{model.replace('/', '__')}"
+    folder = RunFolder(settings.output / run_id, run_id)
+    folder.prepare()
+    if settings.runtime == "docker":
+        require_docker()
+    graded = [t for t in tasks if t.instance_id in predictions]
+    with RunProgress(
+        console, [t for t in graded if not predictions[t.instance_id].is_empty]
+    ) as bar:
+        results = await grade_predictions(
+            tasks,
+            predictions,
+            folder,
+            runtime=settings.runtime,
+            workers=settings.workers,
+            rerun=settings.rerun,
+            on_event=bar.on_event,
+        )
+    summary = json.loads((folder.root / "report.json").read_text(encoding="utf-8"))
+    console.print(
+        f"{run_id}: {summary['resolved_instances']}/{summary['total_instances']} resolved, "
+        f"{summary['unresolved_instances']} unresolved, {summary['empty_patch_instances']} "
+        f"empty patches, {summary['error_instances']} errors",
+        highlight=False,
+    )
+    console.print(f"Results: {folder.root}/")
+    return results
