@@ -61,6 +61,7 @@ class _Event(BaseModel):
 class TaskStarted(_Event):
     kind: Literal["task_started"] = "task_started"
     instance_id: str
+    attempt: int = 0
 
 
 class TaskProgress(_Event):
@@ -68,6 +69,7 @@ class TaskProgress(_Event):
 
     kind: Literal["task_progress"] = "task_progress"
     instance_id: str
+    attempt: int = 0
     phase: Literal["image", "sandbox", "agent", "grading"]
     step: int | None = None
     action: str | None = None
@@ -91,42 +93,59 @@ async def run_and_grade(
     *,
     runtime: RuntimeKind = "docker",
     workers: int = 1,
+    attempts: int = 1,
     rerun: bool = False,
     model_name: str = "agentkit",
     on_event: EventHandler | None = None,
 ) -> list[TaskResult]:
-    """Run and grade ``tasks``; their results, in order. Tasks already graded in ``folder`` are
-    not run again unless ``rerun``. The folder's run report and ``preds.jsonl`` (named
-    ``model_name``) cover every task in it when this returns, raises or is cancelled."""
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
+    """Run and grade each of ``tasks`` ``attempts`` times; the results, task by task and
+    attempt by attempt. Attempts already graded in ``folder`` are not run again unless
+    ``rerun``. With several attempts each gets its own sampling seed (the scaffold's seed, or
+    0, plus the attempt number), so a backend that takes a seed samples differently. The
+    folder's run report and ``preds.jsonl`` (named ``model_name``) cover every task in it when
+    this returns, raises or is cancelled."""
+    if workers < 1 or attempts < 1:
+        raise ValueError(f"workers and attempts must be at least 1, not {workers}, {attempts}")
     emit = on_event or (lambda event: None)
-    runner = _TaskRunner(scaffold, list(tools), backend_for, folder, runtime, emit)
+    runner = _TaskRunner(list(tools), backend_for, folder, runtime, emit)
     folder.prepare()
     try:
-        pending: list[Task] = []
-        done: dict[str, TaskResult] = {}
+        pending: list[tuple[Task, int]] = []
+        done: dict[tuple[str, int], TaskResult] = {}
         for task in tasks:
-            previous = None if rerun else folder.finished(task.instance_id)
-            if previous is None:
-                pending.append(task)
-            else:
-                folder.save_result(previous)
-                done[task.instance_id] = previous
-                emit(TaskFinished(result=previous))
-        images = await _build_images(pending, runtime, workers, emit)
+            for attempt in range(attempts):
+                previous = None if rerun else folder.finished(task.instance_id, attempt=attempt)
+                if previous is None:
+                    pending.append((task, attempt))
+                else:
+                    folder.save_result(previous)
+                    done[task.instance_id, attempt] = previous
+                    emit(TaskFinished(result=previous))
+        first = list({task.instance_id: task for task, _ in pending}.values())
+        images = await _build_images(first, runtime, workers, emit)
         limit = asyncio.Semaphore(workers)
 
-        async def one(task: Task) -> TaskResult:
+        async def one(task: Task, attempt: int) -> TaskResult:
+            config = _attempt_scaffold(scaffold, attempt) if attempts > 1 else scaffold
             async with limit:
-                return await runner.run(task, images.errors.get(task.instance_id))
+                return await runner.run(task, config, attempt, images.errors.get(task.instance_id))
 
         async with asyncio.TaskGroup() as group:
-            handles = {task.instance_id: group.create_task(one(task)) for task in pending}
-        done.update({instance_id: handle.result() for instance_id, handle in handles.items()})
-        return [done[task.instance_id] for task in tasks]
+            handles = {
+                (task.instance_id, attempt): group.create_task(one(task, attempt))
+                for task, attempt in pending
+            }
+        done.update({key: handle.result() for key, handle in handles.items()})
+        return [done[task.instance_id, n] for task in tasks for n in range(attempts)]
     finally:
         folder.write_summary(model_name)
+
+
+def _attempt_scaffold(scaffold: ScaffoldConfig, attempt: int) -> ScaffoldConfig:
+    seed = (scaffold.sampling.seed or 0) + attempt
+    return scaffold.model_copy(
+        update={"sampling": scaffold.sampling.model_copy(update={"seed": seed})}
+    )
 
 
 class _Images(BaseModel):
@@ -162,16 +181,19 @@ async def _build_images(
 
 
 async def _guarded(
-    instance_id: str,
+    task: Task,
     work: Callable[[], Awaitable[TaskResult]],
     folder: RunFolder,
     emit: EventHandler,
     setup_error: str | None = None,
+    *,
+    attempt: int = 0,
     grade_key: str | None = None,
 ) -> TaskResult:
     """Run one task's ``work`` so that whatever it raises (but cancellation) becomes that task's
     error; record and announce the result either way."""
-    emit(TaskStarted(instance_id=instance_id))
+    instance_id = task.instance_id
+    emit(TaskStarted(instance_id=instance_id, attempt=attempt))
     if setup_error is not None:
         result = TaskResult(instance_id=instance_id, error=setup_error)
     else:
@@ -180,49 +202,66 @@ async def _guarded(
         except (UserFacingError, SandboxError) as exc:
             result = TaskResult(instance_id=instance_id, error=str(exc))
         except Exception as exc:  # a bug in a backend, tool or grader: this task's error
-            result = TaskResult(
-                instance_id=instance_id, error=folder.save_exception(instance_id, exc)
-            )
-    result = result.model_copy(update={"grade_key": grade_key}) if grade_key else result
+            error = folder.save_exception(instance_id, exc, attempt)
+            result = TaskResult(instance_id=instance_id, error=error)
+    update: dict[str, object] = {"attempt": attempt, "repo": task.repo}
+    if grade_key:
+        update["grade_key"] = grade_key
+    result = result.model_copy(update=update)
     folder.save_result(result)
     emit(TaskFinished(result=result))
     return result
 
 
 class _TaskRunner:
-    """Runs one task start to finish; never raises except on cancellation."""
+    """Runs one attempt at a task start to finish; never raises except on cancellation."""
 
     def __init__(
         self,
-        scaffold: ScaffoldConfig,
         tools: list[Tool],
         backend_for: Callable[[Task], Backend],
         folder: RunFolder,
         runtime: RuntimeKind,
         emit: EventHandler,
     ) -> None:
-        self.scaffold, self.tools, self.backend_for = scaffold, tools, backend_for
+        self.tools, self.backend_for = tools, backend_for
         self.folder, self.runtime, self.emit = folder, runtime, emit
 
-    async def run(self, task: Task, image_error: str | None = None) -> TaskResult:
+    async def run(
+        self, task: Task, scaffold: ScaffoldConfig, attempt: int, image_error: str | None
+    ) -> TaskResult:
         return await _guarded(
-            task.instance_id, lambda: self._run_and_grade(task), self.folder, self.emit, image_error
+            task,
+            lambda: self._run_and_grade(task, scaffold, attempt),
+            self.folder,
+            self.emit,
+            image_error,
+            attempt=attempt,
         )
 
-    async def _run_and_grade(self, task: Task) -> TaskResult:
-        trajectory = await self._solve(task)
-        self.folder.save_patch(task.instance_id, trajectory.submission or "")
+    async def _run_and_grade(
+        self, task: Task, scaffold: ScaffoldConfig, attempt: int
+    ) -> TaskResult:
+        trajectory = await self._solve(task, scaffold, attempt)
+        self.folder.save_patch(task.instance_id, trajectory.submission or "", attempt)
         outcome = TaskResult(
             instance_id=task.instance_id,
+            attempt=attempt,
+            repo=task.repo,
             exit_status=str(trajectory.exit_status),
             steps=len(trajectory.steps),
             cost=trajectory.cost,
+            wall_time_s=trajectory.wall_time_s,
+            prompt_tokens=sum(step.completion.usage.prompt_tokens for step in trajectory.steps),
+            completion_tokens=sum(
+                step.completion.usage.completion_tokens for step in trajectory.steps
+            ),
         )
         if trajectory.exit_status in NOT_GRADED:
             error = f"{trajectory.exit_status}: {trajectory.exit_message}"
             return outcome.model_copy(update={"error": error})
 
-        self.emit(TaskProgress(instance_id=task.instance_id, phase="grading"))
+        self.emit(TaskProgress(instance_id=task.instance_id, attempt=attempt, phase="grading"))
         grader_runtime = await open_task_runtime(task, self.runtime, run_id=self.folder.run_id)
         async with grader_runtime:
             report = await grade_patch(grader_runtime, task, trajectory.submission)
@@ -230,10 +269,10 @@ class _TaskRunner:
         self.folder.save_grade(report, trajectory, result)
         return result
 
-    async def _solve(self, task: Task) -> Trajectory:
+    async def _solve(self, task: Task, scaffold: ScaffoldConfig, attempt: int) -> Trajectory:
         instance_id = task.instance_id
         backend = self.backend_for(task)
-        self.emit(TaskProgress(instance_id=instance_id, phase="sandbox"))
+        self.emit(TaskProgress(instance_id=instance_id, attempt=attempt, phase="sandbox"))
         runtime = await open_task_runtime(task, self.runtime, run_id=self.folder.run_id)
         async with runtime:
 
@@ -241,17 +280,21 @@ class _TaskRunner:
                 action = step.action.name if step.action else None
                 self.emit(
                     TaskProgress(
-                        instance_id=instance_id, phase="agent", step=step.index, action=action
+                        instance_id=instance_id,
+                        attempt=attempt,
+                        phase="agent",
+                        step=step.index,
+                        action=action,
                     )
                 )
 
-            self.emit(TaskProgress(instance_id=instance_id, phase="agent"))
+            self.emit(TaskProgress(instance_id=instance_id, attempt=attempt, phase="agent"))
             agent = Agent(
-                self.scaffold,
+                scaffold,
                 backend,
                 runtime,
                 self.tools,
-                trajectory_path=self.folder.trajectory_path(instance_id),
+                trajectory_path=self.folder.trajectory_path(instance_id, attempt),
                 on_step=on_step,
             )
             return await agent.run(task)
@@ -319,7 +362,7 @@ async def grade_predictions(
             prediction = predictions[task.instance_id]
             async with limit:
                 return await _guarded(
-                    task.instance_id,
+                    task,
                     lambda: _grade_one(task, prediction.model_patch, folder, runtime, emit),
                     folder,
                     emit,

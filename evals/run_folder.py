@@ -31,10 +31,12 @@ from agentkit.errors import UserFacingError, unexpected_error_message
 from agentkit.evals.grading import InstanceReport
 from agentkit.evals.infra import classify_log
 from agentkit.evals.predictions import Prediction
+from agentkit.evals.statistics import AttemptRecord, run_statistics
 from agentkit.tasks import Task
 from agentkit.types import Trajectory, write_text_atomic
 
 RUN_REPORT_SCHEMA_VERSION = 2
+_RECORD_FIELDS = set(AttemptRecord.model_fields)
 
 
 class TaskResult(BaseModel):
@@ -43,11 +45,17 @@ class TaskResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     instance_id: str
+    attempt: int = 0
+    """0-based; a run with ``attempts=k`` runs each task k times."""
+    repo: str = ""
     exit_status: str | None = None
     steps: int = 0
     resolved: bool | None = None
     error: str | None = None
     cost: float = 0.0
+    wall_time_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     grade_key: str | None = None
     """What the grade depends on (patch, task, eval script, image), hashed: grade-only runs
     regrade a task whose key changed."""
@@ -82,18 +90,24 @@ class RunFolder:
                 "Choose another --output folder."
             ) from None
 
-    def task_dir(self, instance_id: str) -> Path:
-        return self.root / instance_id
+    def task_dir(self, instance_id: str, attempt: int = 0) -> Path:
+        """``INSTANCE_ID/`` for the first attempt (where SWE-bench tools look), and
+        ``INSTANCE_ID/attempt-N/`` for the others."""
+        if attempt == 0:
+            return self.root / instance_id
+        return self.root / instance_id / f"attempt-{attempt}"
 
-    def trajectory_path(self, instance_id: str) -> Path:
-        return self.task_dir(instance_id) / "trajectory.json"
+    def trajectory_path(self, instance_id: str, attempt: int = 0) -> Path:
+        return self.task_dir(instance_id, attempt) / "trajectory.json"
 
     # -- reading ------------------------------------------------------------------------------
 
-    def finished(self, instance_id: str, grade_key: str | None = None) -> TaskResult | None:
+    def finished(
+        self, instance_id: str, grade_key: str | None = None, attempt: int = 0
+    ) -> TaskResult | None:
         """The result of a task graded by an earlier invocation, or ``None``; with
         ``grade_key``, only a result graded under that same key counts."""
-        out = self.task_dir(instance_id)
+        out = self.task_dir(instance_id, attempt)
         report_path = out / "report.json"
         if not report_path.exists():
             return None
@@ -120,7 +134,8 @@ class RunFolder:
     def results(self) -> list[TaskResult]:
         """Every task's latest result in the folder, by instance id."""
         found = []
-        for path in sorted(self.root.glob("*/result.json")):
+        paths = [*self.root.glob("*/result.json"), *self.root.glob("*/attempt-*/result.json")]
+        for path in sorted(paths):
             try:
                 found.append(TaskResult.model_validate_json(path.read_text(encoding="utf-8")))
             except ValueError:
@@ -131,12 +146,11 @@ class RunFolder:
 
     def save_result(self, result: TaskResult) -> None:
         stored = result.model_copy(update={"resumed": False})
-        write_text_atomic(
-            self.task_dir(result.instance_id) / "result.json", stored.model_dump_json(indent=2)
-        )
+        out = self.task_dir(result.instance_id, result.attempt)
+        write_text_atomic(out / "result.json", stored.model_dump_json(indent=2))
 
-    def save_patch(self, instance_id: str, patch: str) -> None:
-        write_text_atomic(self.task_dir(instance_id) / "patch.diff", patch)
+    def save_patch(self, instance_id: str, patch: str, attempt: int = 0) -> None:
+        write_text_atomic(self.task_dir(instance_id, attempt) / "patch.diff", patch)
 
     def save_grade(
         self, report: InstanceReport, trajectory: Trajectory | None, result: TaskResult
@@ -144,7 +158,7 @@ class RunFolder:
         """The grading files, the reward into the trajectory, and the result; ``report.json``
         last, since its presence marks the task finished. A report with ``error`` (no evidence
         either way) gets no ``report.json``: it is retried, never kept as a verdict."""
-        out = self.task_dir(report.instance_id)
+        out = self.task_dir(report.instance_id, result.attempt)
         write_text_atomic(out / "test_output.txt", report.test_output)
         write_text_atomic(out / "eval.sh", report.eval_script)
         if trajectory is not None and report.error is None:
@@ -154,10 +168,10 @@ class RunFolder:
         if report.error is None:
             write_text_atomic(out / "report.json", json.dumps(report.to_swebench(), indent=2))
 
-    def save_exception(self, instance_id: str, exc: BaseException) -> str:
+    def save_exception(self, instance_id: str, exc: BaseException, attempt: int = 0) -> str:
         """Write the traceback to ``error.log``; the one-line message that points at it."""
         message = unexpected_error_message(exc)
-        path = self.task_dir(instance_id) / "error.log"
+        path = self.task_dir(instance_id, attempt) / "error.log"
         try:
             write_text_atomic(path, "".join(traceback.format_exception(exc)))
         except OSError:
@@ -165,9 +179,15 @@ class RunFolder:
         return f"{message} (traceback: {path})"
 
     def write_summary(self, model_name: str) -> dict[str, object]:
-        """Write the run report and the predictions for every task in the folder."""
-        results = self.results()
+        """Write the run report and the predictions for every task in the folder. The id lists
+        and ``preds.jsonl`` are the first attempt's (SWE-bench has one prediction per task);
+        ``statistics`` covers every attempt (pass@k, rates per repo, spend)."""
+        every = self.results()
+        results = [r for r in every if r.attempt == 0]
         report = _run_report(self.run_id, results, self._graded_patches(results))
+        report["statistics"] = run_statistics(
+            [AttemptRecord.model_validate(r.model_dump(include=_RECORD_FIELDS)) for r in every]
+        ).model_dump(mode="json")
         write_text_atomic(self.root / "report.json", json.dumps(report, indent=2))
         lines = [
             json.dumps({"instance_id": i, "model_name_or_path": model_name, "model_patch": p})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.backends import ScriptedBackend
 from agentkit.backends.gold import GoldBackend
 from agentkit.evals.examples import build_examples
 from agentkit.evals.harness import HarnessEvent, TaskFinished, TaskStarted, run_and_grade
@@ -127,3 +128,55 @@ def test_result_files_are_the_state_of_the_folder(tmp_path):
     (out / "report.json").write_text(json.dumps({"a__b-1": {"resolved": False, "error": "x"}}))
     assert folder.finished("a__b-1") is None  # an infrastructure error is never a verdict
     assert Path(out / "trajectory.json").exists()
+
+
+class SeedDependent:
+    """Replays the gold patch when the sampling seed is in ``good``, else submits nothing: a
+    stand-in for a sampled model (on purpose: the subject is attempts, seeds and pass@k)."""
+
+    def __init__(self, task: Task, good: set[int]) -> None:
+        self.gold, self.good = gold(task), good
+        self.idle = ScriptedBackend(["```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"])
+        self.seeds: list[int | None] = []
+
+    async def complete(self, messages, tools, params=None):
+        seed = params.seed if params else None
+        self.seeds.append(seed)
+        chosen = self.gold if seed in self.good else self.idle
+        return await chosen.complete(messages, tools, params)
+
+    def describe(self):
+        return {"type": "seed-dependent"}
+
+
+async def test_attempts_use_distinct_seeds_and_the_report_gives_pass_at_k(tasks, tmp_path):
+    first, second = tasks[0], tasks[1]
+    good = {first.instance_id: {0, 2}, second.instance_id: set()}
+    seen: dict[str, list] = {}
+
+    def backend_for(task: Task) -> SeedDependent:
+        backend = SeedDependent(task, good[task.instance_id])
+        seen.setdefault(task.instance_id, []).append(backend.seeds)
+        return backend
+
+    folder = RunFolder(tmp_path / "run", "run")
+    results = await run_and_grade(
+        [first, second], SCAFFOLD, TOOLS, backend_for, folder, runtime="local", attempts=3
+    )
+    assert [(r.instance_id, r.attempt, r.resolved) for r in results] == [
+        (first.instance_id, 0, True), (first.instance_id, 1, False), (first.instance_id, 2, True),
+        (second.instance_id, 0, False), (second.instance_id, 1, False), (second.instance_id, 2, False),
+    ]  # fmt: skip
+    assert sorted(seeds[0] for seeds in seen[first.instance_id]) == [0, 1, 2]
+    assert (folder.task_dir(first.instance_id, 2) / "report.json").exists()
+    report = json.loads((folder.root / "report.json").read_text())
+    assert report["resolved_ids"] == [first.instance_id]  # the first attempt's verdicts
+    stats = report["statistics"]
+    assert stats["attempts"] == 6 and stats["tasks"] == 2
+    assert stats["pass_at_1"] == pytest.approx((2 / 3 + 0) / 2)
+    assert [round(p["value"], 6) for p in stats["pass_at_k"]] == [round(1 / 3, 6), 0.5, 0.5]
+
+    again = await run_and_grade(
+        [first, second], SCAFFOLD, TOOLS, backend_for, folder, runtime="local", attempts=3
+    )
+    assert all(r.resumed for r in again)

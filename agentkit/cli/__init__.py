@@ -65,6 +65,10 @@ def run(
     workers: Annotated[
         int, typer.Option(min=1, help="Tasks run at the same time, each in its own sandbox.")
     ] = 1,
+    attempts: Annotated[
+        int,
+        typer.Option(min=1, help="Runs per task (distinct seeds); the report gives pass@k."),
+    ] = 1,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox, and grade the results.
 
@@ -86,6 +90,7 @@ def run(
         run_id=run_id,
         rerun=rerun,
         workers=workers,
+        attempts=attempts,
     )
     try:
         results = asyncio.run(run_tasks(settings))

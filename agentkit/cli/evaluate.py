@@ -44,10 +44,8 @@ async def evaluate(settings: EvalSettings, console: Console | None = None) -> li
     folder.prepare()
     if settings.runtime == "docker":
         require_docker()
-    graded = [t for t in tasks if t.instance_id in predictions]
-    with RunProgress(
-        console, [t for t in graded if not predictions[t.instance_id].is_empty]
-    ) as bar:
+    to_grade = [p for i, p in predictions.items() if not p.is_empty]
+    with RunProgress(console, len(to_grade)) as bar:
         results = await grade_predictions(
             tasks,
             predictions,

@@ -3,7 +3,6 @@ ETA) over a line per finished task, fed by the harness's events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console
@@ -19,15 +18,14 @@ from rich.progress import (
 
 from agentkit.evals.harness import HarnessEvent, TaskFinished, TaskProgress
 from agentkit.evals.run_folder import TaskResult
-from agentkit.tasks import Task
 
 
 class RunProgress:
     """Subscribe :meth:`on_event` to the harness; use as a context manager around the run."""
 
-    def __init__(self, console: Console, tasks: Sequence[Task]) -> None:
+    def __init__(self, console: Console, total: int) -> None:
         self.console = console
-        self.total = len(tasks)
+        self.total = total
         self.done = 0
         self.resolved = 0
         self.errors = 0
@@ -76,6 +74,8 @@ class RunProgress:
         self.errors += result.error is not None
         self.cost += result.cost
         label = f"[{self.done}/{self.total}] {result.instance_id}"
+        if result.attempt:
+            label += f" (attempt {result.attempt + 1})"
         self._progress.console.print(f"{label}: {describe(result)}", highlight=False)
         self._progress.advance(self._bar)
 

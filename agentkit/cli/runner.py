@@ -6,6 +6,7 @@ module only wires the parts together and prints.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -40,6 +41,7 @@ class RunSettings(BaseModel):
     run_id: str | None = None
     rerun: bool = False
     workers: int = Field(default=1, ge=1)
+    attempts: int = Field(default=1, ge=1)
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
@@ -64,7 +66,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
             "scaffold's tools. A sanity run of sandbox, tools and grader, [bold]not a model[/]."
         )
     backends = _Backends(backend_config, config, tools)
-    progress = RunProgress(console, tasks)
+    progress = RunProgress(console, len(tasks) * settings.attempts)
     try:
         await backends.start(console)
         with progress:
@@ -76,6 +78,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
                 folder,
                 runtime=settings.runtime,
                 workers=settings.workers,
+                attempts=settings.attempts,
                 rerun=settings.rerun,
                 model_name=_backend_label(backend_config),
                 on_event=progress.on_event,
@@ -83,7 +86,13 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     finally:
         if backends.shared is not None:
             await close_backend(backends.shared)
-    console.print(_summary_table(results, run_id))
+    console.print(_summary_table([r for r in results if r.attempt == 0], run_id))
+    if settings.attempts > 1:
+        from agentkit.evals.statistics import RunStatistics, render_statistics
+
+        report = json.loads((folder.root / "report.json").read_text(encoding="utf-8"))
+        stats = RunStatistics.model_validate(report["statistics"])
+        console.print(render_statistics(stats), highlight=False, markup=False)
     console.print(f"Results: {folder.root}/")
     return results
 
