@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.runtime.child import reset_signals
 from agentkit.runtime.process import signal_local_group
-from agentkit.runtime.shell import ShellSession, reset_signals
+from agentkit.runtime.shell import ShellSession
 
 IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP)
 
@@ -113,7 +114,7 @@ def test_shells_and_their_commands_start_with_default_signals() -> None:
 
 NEED_RESET_SCRIPT = """
     import json
-    from agentkit.runtime.shell import signals_need_reset
+    from agentkit.runtime.child import signals_need_reset
     print(json.dumps({"need": signals_need_reset()}))
 """
 

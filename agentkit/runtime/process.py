@@ -13,8 +13,9 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from agentkit.runtime.child import reset_signals, signals_need_reset
 from agentkit.runtime.output import OutputBuffer, RawRun
-from agentkit.runtime.shell import SYNTAX_CHECK, reset_signals, signals_need_reset
+from agentkit.runtime.shell import SYNTAX_CHECK
 
 GROUP_SIGNAL_SCRIPT = r"""sig=$1 pg=$2 spare=$3
 pidfile=
@@ -105,7 +106,7 @@ async def run_oneshot(
     wherever it runs), and finally the spawned process itself is killed. Background processes
     that keep the pipe open do not keep the call waiting: once the command has exited, output is
     read for a short moment more and then left. The process starts with default signal
-    dispositions whatever this one's are (see :func:`~agentkit.runtime.shell.reset_signals`).
+    dispositions whatever this one's are (see :func:`~agentkit.runtime.child.reset_signals`).
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
