@@ -40,7 +40,7 @@ from agentkit.evals.eval_script import (
     TEST_PATCH_FAILED_MARKER,
     split_test_output,
 )
-from agentkit.evals.log_parsers import TestStatus, get_log_parser
+from agentkit.evals.log_parsers import TestStatus, get_log_parser, log_parser_name_for
 from agentkit.evals.tamper import neutralized_paths
 from agentkit.tasks import Task
 
@@ -301,7 +301,7 @@ def grade_test_log(
             test_output=test_output if test_output is not None else test_log,
             apply_output=apply_output,
         )
-    statuses = parse_test_log(test_log, task.log_parser)
+    statuses = parse_test_log(test_log, log_parser_name_for(task.log_parser, task.repo))
     tests_status = tests_status_from_statuses(statuses, task)
     return InstanceReport(
         instance_id=task.instance_id,

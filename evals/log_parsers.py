@@ -36,6 +36,7 @@ __all__ = [
     "UnknownLogParserError",
     "get_log_parser",
     "has_log_parser",
+    "log_parser_name_for",
     "log_parser_names",
     "parse_log_pytest",
     "parse_log_unittest",
@@ -275,6 +276,13 @@ _SWEBENCH_REPO_PARSERS: dict[str, str] = {
 def swebench_log_parser_for_repo(repo: str) -> str | None:
     """The parser name SWE-bench uses for ``repo`` (``owner/name``), or ``None`` if it has none."""
     return _SWEBENCH_REPO_PARSERS.get(repo)
+
+
+def log_parser_name_for(log_parser: str | None, repo: str) -> str:
+    """The parser a task is graded with: its own ``log_parser``; else, for a repository SWE-bench
+    knows (original SWE-bench datasets carry no parser name), the one SWE-bench uses for it, so
+    the expected test ids (written by that parser) are found; else ``pytest``."""
+    return log_parser or swebench_log_parser_for_repo(repo) or "pytest"
 
 
 def log_parser_names() -> list[str]:

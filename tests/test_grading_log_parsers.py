@@ -469,3 +469,14 @@ def test_swebench_sympy_verdicts_and_report_headers() -> None:
         "test_indented": P,
         "sympy/core/tests/test_a.py:test_fail": F,
     }
+
+
+def test_a_task_without_a_parser_name_is_read_as_swebench_reads_its_repository():
+    """Original SWE-bench datasets name no parser; their expected test ids are what SWE-bench's
+    parser for the repository writes, so that parser is used (pytest for unknown repositories)."""
+    from agentkit.evals.log_parsers import log_parser_name_for
+
+    assert log_parser_name_for(None, "django/django") == "parse_log_django"
+    assert log_parser_name_for(None, "sympy/sympy") == "parse_log_sympy"
+    assert log_parser_name_for(None, "someone/unknown") == "pytest"
+    assert log_parser_name_for("unittest", "django/django") == "unittest"
