@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up of a fresh Debian machine for agentkit (idempotent; fast when already done):
-#   1. system packages: the Docker engine and debootstrap;
+#   1. system packages: the Docker engine, debootstrap, and chromium (the headless browser the
+#      HTML report's test drives through playwright);
 #   2. a running Docker engine (started in the background when none answers);
 #   3. the sandbox base image agentkit-base:bookworm, built locally (no registry is needed);
 #   4. a virtual environment .venv with agentkit installed in editable mode, with the test and
@@ -23,6 +24,7 @@ install_system_packages() {
     command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
     command -v git >/dev/null 2>&1 || missing+=(git)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     if [ "${#missing[@]}" -gt 0 ]; then
         log "installing ${missing[*]}"
         $SUDO apt-get update -q

@@ -175,6 +175,32 @@ def _runtime_kind(runtime: str) -> Literal["docker", "local"]:
     return "docker" if runtime == "docker" else "local"
 
 
+@app.command("inspect")
+def inspect_(
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run folder (OUTPUT/RUN_ID), as written by `agentkit run` or `agentkit eval`."
+        ),
+    ],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task",
+            "-t",
+            help="Show this task step by step (instance id; 'ID #N' for one attempt).",
+        ),
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report to this file instead.")
+    ] = None,
+) -> None:
+    """Show a run: its tasks and totals, one task step by step, or an HTML report."""
+    from agentkit.cli.inspect_cmd import inspect_command
+
+    raise typer.Exit(inspect_command(run_dir, task, html))
+
+
 @app.command()
 def examples(
     out_dir: Annotated[Path, typer.Argument(help="Where to build them.")] = DEFAULT_EXAMPLES_DIR,

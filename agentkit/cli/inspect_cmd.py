@@ -37,15 +37,22 @@ def inspect_command(run_dir: Path, task: str | None, html: Path | None) -> int:
     """Show ``run_dir`` (or one ``task`` of it) or write it to ``html``; the exit code: 0 shown,
     2 for a folder or task that is not there (said in one line, never with a traceback)."""
     out, err = Console(highlight=False), Console(stderr=True, highlight=False)
-    problem = _not_a_run(run_dir)
-    if problem is not None:
-        err.print(Text.assemble(("error: ", "bold red"), problem))
+    view: RunView | None = None
+    instance_id = task.split(" #")[0] if task is not None else None  # "ID" or a label "ID #N"
+    try:
+        problem = _not_a_run(run_dir)
+        if problem is None:
+            detail = task is not None or html is not None
+            view = read_run(run_dir, detail=detail, instance_id=instance_id)
+    except OSError as exc:
+        problem = f"cannot read {run_dir}: {exc.strerror or exc}"
+    if view is None:
+        err.print(Text.assemble(("error: ", "bold red"), problem or f"cannot read {run_dir}"))
         return 2
-    view = read_run(run_dir)
     if task is not None:
         chosen = [t for t in view.tasks if task in (t.instance_id, t.label)]
         if not chosen:
-            known = ", ".join(sorted({t.instance_id for t in view.tasks})[:20])
+            known = ", ".join(sorted({name for _, name, _ in task_dirs(run_dir)})[:20])
             err.print(Text.assemble(("error: ", "bold red"), f"no task {task!r} in {run_dir} "))
             err.print(Text(f"(tasks: {known or 'none'})"))
             return 2
@@ -161,7 +168,8 @@ def _print_step(step: StepView, console: Console) -> None:
         flags = [f"exit {step.exit_code}" if step.exit_code is not None else "no exit code"]
         flags += ["timed out"] * step.timed_out + ["truncated"] * step.truncated
         console.print(Text(f"◀ observation ({', '.join(flags)})", style="bold magenta"))
-        console.print(Text(clip(printable(step.observation), OBSERVATION_LINES, OBSERVATION_CHARS)))
+        output = printable(step.observation).rstrip("\n")
+        console.print(Text(clip(output, OBSERVATION_LINES, OBSERVATION_CHARS)))
     timing = f"model {step.model_s:.2f} s · action {step.action_s:.2f} s"
     if step.prompt_tokens or step.completion_tokens:
         timing += f" · {step.prompt_tokens}+{step.completion_tokens} tokens"
