@@ -265,7 +265,8 @@ class _TaskRunner:
         grader_runtime = await open_task_runtime(task, self.runtime, run_id=self.folder.run_id)
         async with grader_runtime:
             report = await grade_patch(grader_runtime, task, trajectory.submission)
-        result = outcome.model_copy(update={"resolved": report.resolved, "error": report.error})
+        resolved = report.resolved if report.error is None else None  # no evidence, no verdict
+        result = outcome.model_copy(update={"resolved": resolved, "error": report.error})
         self.folder.save_grade(report, trajectory, result)
         return result
 
@@ -386,6 +387,7 @@ async def _grade_one(
     sandbox = await open_task_runtime(task, runtime, run_id=folder.run_id)
     async with sandbox:
         report = await grade_patch(sandbox, task, patch)
-    result = TaskResult(instance_id=task.instance_id, resolved=report.resolved, error=report.error)
+    resolved = report.resolved if report.error is None else None  # no evidence, no verdict
+    result = TaskResult(instance_id=task.instance_id, resolved=resolved, error=report.error)
     folder.save_grade(report, None, result)
     return result

@@ -174,7 +174,11 @@ class DockerRuntime(ShellRuntime):
         if cid is not None and self._client is not None:
             await asyncio.to_thread(cleanup.remove_container, self._client, cid)
         if self._attach is not None:
+            # The attach socket is a SocketIO wrapper: closing it leaves the socket itself open.
+            raw = getattr(self._attach, "_sock", None)
             self._attach.close()
+            if raw is not None:
+                raw.close()
             self._attach = None
         if self._client is not None:
             self._client.close()
