@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,6 +46,9 @@ class Task(BaseModel):
     """A bash script that prints the test output between the SWE-bench start/end markers."""
     log_parser: str | None = None
     """Name of the test-log parser (``pytest`` when unset)."""
+    eval_type: Literal["pass_and_fail", "fail_only"] = "pass_and_fail"
+    """``fail_only``: only a ``FAILED`` expected test counts against the patch (a test that did not
+    run does not), for suites that report failures only."""
 
     # agentkit fields.
     repo_dir: str | None = None
@@ -54,6 +57,11 @@ class Task(BaseModel):
     test_cmd: str | None = None
     """The test command the default eval script runs (``python -m pytest -rA`` + test files)."""
     workdir: str = "/testbed"
+
+    @field_validator("eval_type", mode="before")
+    @classmethod
+    def _default_eval_type(cls, value: Any) -> Any:
+        return "pass_and_fail" if value is None else value
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

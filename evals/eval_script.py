@@ -205,10 +205,17 @@ def tamper_check_lines(task: Task, workdir: str, patch: str | None) -> list[str]
     ]
 
 
-def build_eval_script(task: Task, workdir: str | None = None, patch: str | None = None) -> str:
+def build_eval_script(
+    task: Task,
+    workdir: str | None = None,
+    patch: str | None = None,
+    *,
+    record_exit_code: bool = True,
+) -> str:
     """The eval script for a task without one; ``workdir`` overrides ``task.workdir`` (a local
     runtime keeps the repository somewhere else than ``/testbed``); ``patch`` is the model patch
-    (see :func:`tamper_check_lines`)."""
+    (see :func:`tamper_check_lines`). Without ``record_exit_code`` the end marker follows the test
+    command directly, the shape SWE-bench 5.x expects (its harness records the code itself)."""
     directory = workdir or task.workdir
     base = shlex.quote(task.base_commit or "HEAD")
     files = patch_files(task.test_patch)
@@ -236,12 +243,16 @@ def build_eval_script(task: Task, workdir: str | None = None, patch: str | None 
     lines += [
         f"echo {shlex.quote(START_MARKER)}",
         f"bash -c {shlex.quote(default_test_command(task))}",
-        "test_exit_code=$?",
-        f"echo {shlex.quote(END_MARKER)}",
-        f'echo "{EXIT_CODE_PREFIX}$test_exit_code"',
-        "",
     ]
-    return "\n".join(lines)
+    if record_exit_code:
+        lines += [
+            "test_exit_code=$?",
+            f"echo {shlex.quote(END_MARKER)}",
+            f'echo "{EXIT_CODE_PREFIX}$test_exit_code"',
+        ]
+    else:
+        lines.append(f"echo {shlex.quote(END_MARKER)}")
+    return "\n".join([*lines, ""])
 
 
 def eval_script_for(task: Task, workdir: str | None = None, patch: str | None = None) -> str:

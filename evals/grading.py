@@ -6,12 +6,16 @@ sandbox and every edge case can be tested on strings. Field names follow SWE-ben
 
 Rules, each applied where it is handled below:
 
-* A test passes when its status is ``PASSED`` or ``XFAIL`` (SWE-bench's rule: an expected failure
-  that failed is the suite working as written).
-* Everything else is a failure: ``FAILED``, ``ERROR``, ``SKIPPED`` (stricter than SWE-bench, which
-  silently drops skipped tests from both lists: a skipped FAIL_TO_PASS test is no evidence of a fix)
-  and a test missing from the log (it did not run: a collection error, a crash, a renamed test).
-* ``resolved`` = every FAIL_TO_PASS and every PASS_TO_PASS test passes, the patch applied, and
+* The rules are SWE-bench 5.x's, so reports equal its reports field for field. A FAIL_TO_PASS
+  test is fixed when its status is ``PASSED`` or ``XFAIL`` (an expected failure that failed is
+  the suite working as written); ``FAILED``, ``ERROR``, ``SKIPPED`` (a skipped test is no
+  evidence of a fix) and a test missing from the log (it did not run: a collection error, a
+  crash, a renamed test) are failures. A PASS_TO_PASS test is kept when it passes or is
+  ``SKIPPED`` (a skip is no regression). A task with ``eval_type: fail_only`` counts only
+  ``FAILED`` as a failure. An expected id that a dataset cut short inside its parameters
+  (``test_x[log(photon``) matches the log's full ids when they all agree on pass or fail.
+  FAIL_TO_FAIL and PASS_TO_FAIL are not graded (their lists stay empty, as in SWE-bench).
+* ``resolved`` = every FAIL_TO_PASS and every PASS_TO_PASS test succeeds, the patch applied, and
   the suite demonstrably ran.
 * Without the start/end markers there is no evidence the suite ran: that is an infrastructure
   error (``error`` is set), never "unresolved".
@@ -30,6 +34,7 @@ Rules, each applied where it is handled below:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -142,19 +147,6 @@ class InstanceReport(BaseModel):
         return {self.instance_id: body}
 
 
-def _expected(task: Task, field: str) -> list[str]:
-    """Expected tests of a category; FAIL_TO_FAIL / PASS_TO_FAIL are optional dataset extras and,
-    like FAIL_TO_PASS, may arrive as JSON strings."""
-    value = getattr(task, field, None)
-    if value is None and task.model_extra:
-        value = task.model_extra.get(field)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return list(Task.model_validate({"instance_id": "_", "FAIL_TO_PASS": value}).FAIL_TO_PASS)
-    return [str(item) for item in value]
-
-
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _SESSION_START = re.compile(r"^=+ test session starts =+$")
 # pytest's last line: ``=== 2 failed, 1 passed in 0.12s ===`` (``in 61.00s (0:01:01)``; before
@@ -206,24 +198,51 @@ def parse_test_log(test_log: str, log_parser: str | None) -> dict[str, TestStatu
     return merged
 
 
-def _split(tests: list[str], statuses: dict[str, TestStatus]) -> TestResults:
+def _status_of(test: str, statuses: dict[str, TestStatus]) -> TestStatus | None:
+    """The logged status of an expected test, ``None`` when it did not run.
+
+    Hundreds of SWE-bench ids are cut short inside a parametrisation (more ``[`` than ``]``);
+    such an id stands for the logged ids it begins, when they all agree on pass or fail.
+    """
+    if test in statuses:
+        return statuses[test]
+    if test.count("[") > test.count("]"):
+        found = [status for name, status in statuses.items() if name.startswith(test)]
+        if found and len({status in PASSING_STATUSES for status in found}) == 1:
+            return found[0]
+    return None
+
+
+def _split(tests: list[str], statuses: dict[str, TestStatus], succeeded: Outcome) -> TestResults:
     results = TestResults()
     for test in tests:
-        # A test absent from the log did not run, which never counts as a pass.
-        if statuses.get(test) in PASSING_STATUSES:
-            results.success.append(test)
-        else:
-            results.failure.append(test)
+        ok = succeeded(_status_of(test, statuses))
+        (results.success if ok else results.failure).append(test)
     return results
 
 
+Outcome = Callable[[TestStatus | None], bool]
+"""Whether an expected test succeeded, given its status (``None``: it did not run)."""
+
+
+def _fixed(status: TestStatus | None) -> bool:
+    return status in PASSING_STATUSES
+
+
+def _kept(status: TestStatus | None) -> bool:
+    return status in PASSING_STATUSES or status == TestStatus.SKIPPED
+
+
+def _not_failed(status: TestStatus | None) -> bool:
+    return status != TestStatus.FAILED
+
+
 def tests_status_from_statuses(statuses: dict[str, TestStatus], task: Task) -> TestsStatus:
-    """Sort the task's expected tests into success/failure for every category."""
+    """Sort the task's FAIL_TO_PASS and PASS_TO_PASS tests into success and failure."""
+    fail_only = task.eval_type == "fail_only"
     return TestsStatus(
-        FAIL_TO_PASS=_split(_expected(task, "FAIL_TO_PASS"), statuses),
-        PASS_TO_PASS=_split(_expected(task, "PASS_TO_PASS"), statuses),
-        FAIL_TO_FAIL=_split(_expected(task, "FAIL_TO_FAIL"), statuses),
-        PASS_TO_FAIL=_split(_expected(task, "PASS_TO_FAIL"), statuses),
+        FAIL_TO_PASS=_split(task.FAIL_TO_PASS, statuses, _not_failed if fail_only else _fixed),
+        PASS_TO_PASS=_split(task.PASS_TO_PASS, statuses, _not_failed if fail_only else _kept),
     )
 
 

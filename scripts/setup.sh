@@ -7,9 +7,11 @@
 #   4. a virtual environment .venv with agentkit installed in editable mode, with the test and
 #      training extras (PyTorch's CPU build is installed first, so no GPU build is pulled in);
 #   5. a separate virtual environment .venv-vllm with vLLM's CPU build, for serving local models
-#      (vLLM pins its own transformers, so it lives apart and is reached over HTTP only).
+#      (vLLM pins its own transformers, so it lives apart and is reached over HTTP only);
+#   6. a separate virtual environment .venv-swebench with the `swebench` 5.x harness, the peer
+#      that tests/test_swebench_compat.py and benchmarks/harness.py grade the same predictions with.
 # Needs root or sudo for steps 1-3. AGENTKIT_SKIP_DOCKER=1 skips steps 1-3 (then use
-# `--runtime local`); AGENTKIT_SKIP_VLLM=1 skips step 5.
+# `--runtime local`); AGENTKIT_SKIP_VLLM=1 skips step 5, AGENTKIT_SKIP_SWEBENCH=1 step 6.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +82,16 @@ install_vllm() {
     .venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
 }
 
+install_swebench() {
+    if .venv-swebench/bin/python -c "import swebench.harness.run_evaluation" >/dev/null 2>&1; then
+        return
+    fi
+    log "installing the swebench 5.x harness into .venv-swebench"
+    python3 -m venv .venv-swebench
+    .venv-swebench/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv-swebench/bin/python -m pip install -q "swebench==5.*"
+}
+
 if [ "${AGENTKIT_SKIP_DOCKER:-0}" != "1" ]; then
     install_system_packages
     start_docker_engine
@@ -88,5 +100,8 @@ fi
 install_python_packages
 if [ "${AGENTKIT_SKIP_VLLM:-0}" != "1" ]; then
     install_vllm
+fi
+if [ "${AGENTKIT_SKIP_SWEBENCH:-0}" != "1" ]; then
+    install_swebench
 fi
 log "ready: .venv/bin/agentkit"

@@ -8,6 +8,7 @@ from pathlib import Path
 from agentkit.evals.eval_script import END_MARKER, START_MARKER, split_test_output
 from agentkit.evals.grading import (
     InstanceReport,
+    TestResults,
     grade_eval_output,
     grade_test_log,
     parse_test_log,
@@ -77,16 +78,47 @@ def test_pass_to_pass_regression_is_unresolved() -> None:
 
 
 def test_error_skipped_and_missing_tests_are_failures() -> None:
-    task = _task(PASS_TO_PASS=["t.py::test_old", "t.py::test_gone", "t.py::test_skip"])
+    """As in SWE-bench 5.x: a skipped FAIL_TO_PASS test is not a fix, a skipped PASS_TO_PASS
+    test is no regression, a test missing from the log failed either way."""
+    task = _task(
+        FAIL_TO_PASS=["t.py::test_fix", "t.py::test_fix_skip"],
+        PASS_TO_PASS=["t.py::test_old", "t.py::test_gone", "t.py::test_skip"],
+    )
     output = _eval_output(
         ["ERROR t.py::test_fix - RuntimeError: setup", "PASSED t.py::test_old"], 1
     )
-    output = output.replace(START_MARKER, START_MARKER + "\nt.py::test_skip SKIPPED (why)")
+    skips = "\nt.py::test_skip SKIPPED (why)\nt.py::test_fix_skip SKIPPED (why)"
+    output = output.replace(START_MARKER, START_MARKER + skips)
     report = grade_eval_output(task, output, PATCH)
     assert report.tests_status is not None
-    assert report.tests_status.FAIL_TO_PASS.failure == ["t.py::test_fix"]
-    assert report.tests_status.PASS_TO_PASS.failure == ["t.py::test_gone", "t.py::test_skip"]
+    assert report.tests_status.FAIL_TO_PASS.failure == ["t.py::test_fix", "t.py::test_fix_skip"]
+    assert report.tests_status.PASS_TO_PASS.success == ["t.py::test_old", "t.py::test_skip"]
+    assert report.tests_status.PASS_TO_PASS.failure == ["t.py::test_gone"]
     assert not report.resolved
+
+
+def test_fail_only_tasks_count_only_failed_tests() -> None:
+    task = _task(eval_type="fail_only", PASS_TO_PASS=["t.py::test_old", "t.py::test_gone"])
+    report = grade_eval_output(task, _eval_output(["PASSED t.py::test_fix"]), PATCH)
+    assert report.resolved
+    failed = grade_eval_output(task, _eval_output(["FAILED t.py::test_old - x"], 1), PATCH)
+    assert failed.tests_status is not None
+    assert failed.tests_status.PASS_TO_PASS.failure == ["t.py::test_old"]
+    assert not failed.resolved
+
+
+def test_truncated_parametrised_ids_match_when_the_full_ids_agree() -> None:
+    task = _task(FAIL_TO_PASS=["t.py::test_fix[log(photon"], PASS_TO_PASS=["t.py::test_old[a"])
+    lines = [
+        "PASSED t.py::test_fix[log(photon)-1]",
+        "PASSED t.py::test_fix[log(photon)-2]",
+        "PASSED t.py::test_old[a-1]",
+        "FAILED t.py::test_old[a-2] - x",
+    ]
+    report = grade_eval_output(task, _eval_output(lines, 1), PATCH)
+    assert report.tests_status is not None
+    assert report.tests_status.FAIL_TO_PASS.success == ["t.py::test_fix[log(photon"]
+    assert report.tests_status.PASS_TO_PASS.failure == ["t.py::test_old[a"]
 
 
 def test_xfail_counts_as_pass() -> None:
@@ -127,7 +159,9 @@ def test_json_string_expected_tests() -> None:
     )
     assert report.resolved
     assert report.tests_status is not None
-    assert report.tests_status.PASS_TO_FAIL.failure == ["t.py::test_meant_to_break"]
+    assert report.tests_status.FAIL_TO_PASS.success == ["t.py::test_fix"]
+    # Not graded, as in SWE-bench 5.x: the lists stay empty.
+    assert report.tests_status.PASS_TO_FAIL == TestResults()
 
 
 def test_no_patch_and_apply_failure_reports() -> None:
