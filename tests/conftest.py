@@ -3,9 +3,11 @@
 Docker tests (``@pytest.mark.docker``) need a running engine and the base image. Without them they
 are skipped on a developer machine, but fail when ``CI`` is set: CI must really run them.
 
-Every container a runtime starts during the test session carries this session's run id (set
-through ``AGENTKIT_RUN_ID``, inherited by child processes too); at the end of the session any such
-container still present is removed and the session fails loudly — a leak is a bug.
+Every container a runtime starts during the test session carries this session's id in the
+``agentkit.session`` label (set through ``AGENTKIT_SESSION_ID``, inherited by child processes — a
+CLI subprocess whose harness labels its containers with its own pid and run-folder id included);
+containers of this process also carry its run id (``AGENTKIT_RUN_ID``) and pid. At the end of the
+session any such container still present is removed and the session fails loudly — a leak is a bug.
 """
 
 from __future__ import annotations
@@ -13,18 +15,24 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from agentkit.runtime.docker_cleanup import LABEL_OWNER, LABEL_RUN, LABEL_SESSION, SESSION_ENV
+
 if TYPE_CHECKING:
+    import docker
+
     from agentkit.backends.vllm_server import VLLMServer
 
 TEST_IMAGE = os.environ.get("AGENTKIT_TEST_IMAGE", "agentkit-base:bookworm")
 RUN_ID = f"pytest-{uuid.uuid4().hex[:12]}"
 os.environ["AGENTKIT_RUN_ID"] = RUN_ID
+SESSION_ID = f"pytest-session-{uuid.uuid4().hex[:12]}"
+os.environ[SESSION_ENV] = SESSION_ID
 
 _docker_problem: str | None | bool = False  # False: not checked yet
 
@@ -65,6 +73,31 @@ def docker_image() -> str:
     return TEST_IMAGE
 
 
+def session_containers(client: docker.DockerClient) -> list[dict[str, Any]]:
+    """Containers (running or not) started during this session, by this process or any child.
+
+    Found by the ``agentkit.session`` label, and — for containers that predate it — by this
+    process's run id or pid. Each entry is the engine's low-level listing (``Id``, ``Names``,
+    ``State``, ``Labels``): one call, so a container removed meanwhile cannot make it fail.
+    """
+    by_id: dict[str, dict[str, Any]] = {}
+    for entry in client.api.containers(
+        all=True, filters={"label": f"{LABEL_SESSION}={SESSION_ID}"}
+    ):
+        by_id[entry["Id"]] = entry
+    for entry in client.api.containers(all=True, filters={"label": LABEL_OWNER}):
+        labels = entry.get("Labels") or {}
+        if labels.get(LABEL_RUN) == RUN_ID or labels.get(LABEL_OWNER) == str(os.getpid()):
+            by_id[entry["Id"]] = entry
+    return list(by_id.values())
+
+
+@pytest.fixture(scope="session")
+def list_session_containers() -> Callable[[docker.DockerClient], list[dict[str, Any]]]:
+    """:func:`session_containers`, the leak check's own query, for tests that check it."""
+    return session_containers
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_containers() -> Iterator[None]:
     """After the whole session: no container started by it may remain."""
@@ -75,18 +108,22 @@ def no_leaked_containers() -> Iterator[None]:
 
     client = docker.from_env()
     try:
-        leaked = [
-            c
-            for c in client.containers.list(all=True, filters={"label": "agentkit.owner"})
-            if c.labels.get("agentkit.run") == RUN_ID
-            or c.labels.get("agentkit.owner") == str(os.getpid())
-        ]
-        for container in leaked:
-            container.remove(force=True)
+        # A container in "removing" is already on its way out (auto-remove after its owner went).
+        leaked = [e for e in session_containers(client) if e.get("State") != "removing"]
+        for entry in leaked:
+            try:
+                client.api.remove_container(entry["Id"], force=True)
+            except docker.errors.NotFound:
+                continue  # auto-removed meanwhile
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):
+                    raise
     finally:
         client.close()
     if leaked:
-        names = ", ".join(f"{c.name} ({c.status})" for c in leaked)
+        names = ", ".join(
+            f"{(e.get('Names') or [e['Id']])[0].lstrip('/')} ({e.get('State')})" for e in leaked
+        )
         pytest.fail(f"containers leaked by this test session (now removed): {names}")
 
 

@@ -12,6 +12,11 @@ each covering what the one before can miss:
 4. :func:`reap_orphans` at start-up removes labelled containers whose owner process is dead (a
    crashed engine connection, an engine restart), identified by pid *and* process start time so
    a reused pid is not mistaken for the owner.
+
+Owner labels name one process and one run. A whole session of several processes (a test suite
+and the ``agentkit`` CLI processes it spawns) is named by setting ``AGENTKIT_SESSION_ID`` in the
+environment, which children inherit: every container then also carries ``agentkit.session``, so
+one label query finds the session's containers whichever process started them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ LABEL_OWNER = "agentkit.owner"
 LABEL_OWNER_START = "agentkit.owner_start"
 LABEL_HOST = "agentkit.host"
 LABEL_RUN = "agentkit.run"
+LABEL_SESSION = "agentkit.session"
+SESSION_ENV = "AGENTKIT_SESSION_ID"
+"""Environment variable whose value, when set and not empty, becomes the ``agentkit.session`` label."""
 
 KEEPALIVE_COMMAND = ["/bin/sh", "-c", "while read -r _; do :; done"]
 """PID 1's child: lives exactly as long as the owner's attach connection (stdin) is open."""
@@ -51,13 +59,22 @@ def process_start_time(pid: int) -> str | None:
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
+    """Labels for a container this process starts for run ``run_id``.
+
+    They name the owner (pid, its start time, host) for :func:`reap_orphans`, the run, and — only
+    when ``AGENTKIT_SESSION_ID`` is set and not empty — the session (``agentkit.session``).
+    """
     pid = os.getpid()
-    return {
+    labels = {
         LABEL_OWNER: str(pid),
         LABEL_OWNER_START: process_start_time(pid) or "",
         LABEL_HOST: socket.gethostname(),
         LABEL_RUN: run_id,
     }
+    session = os.environ.get(SESSION_ENV)
+    if session:
+        labels[LABEL_SESSION] = session
+    return labels
 
 
 def owner_alive(labels: dict[str, str]) -> bool:
