@@ -47,3 +47,6 @@ register_tool = _REGISTRY.register
 """Make a tool class available to :func:`get_tool` (usable as a class decorator)."""
 get_tool = _REGISTRY.create
 """A new instance of the tool called ``name``; ``ValueError`` lists the known names."""
+
+# Tool modules that register themselves; imported last because they use ``register_tool``.
+from agentkit.tools import ast_tools as _ast_tools  # noqa: E402,F401
