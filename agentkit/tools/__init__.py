@@ -50,3 +50,4 @@ get_tool = _REGISTRY.create
 
 # Tool modules that register themselves; imported last because they use ``register_tool``.
 from agentkit.tools import ast_tools as _ast_tools  # noqa: E402,F401
+from agentkit.tools import editor as _editor  # noqa: E402,F401
