@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -170,13 +171,44 @@ class RunFolder:
 
     def save_exception(self, instance_id: str, exc: BaseException, attempt: int = 0) -> str:
         """Write the traceback to ``error.log``; the one-line message that points at it."""
-        message = unexpected_error_message(exc)
+        text = "".join(traceback.format_exception(exc))
+        return self.save_traceback(instance_id, unexpected_error_message(exc), text, attempt)
+
+    def save_traceback(self, instance_id: str, message: str, text: str, attempt: int = 0) -> str:
+        """Write a formatted traceback (``text``, perhaps from another process or node) to
+        ``error.log``; ``message`` with a pointer to it."""
         path = self.task_dir(instance_id, attempt) / "error.log"
         try:
-            write_text_atomic(path, "".join(traceback.format_exception(exc)))
+            write_text_atomic(path, text)
         except OSError:
             return message
         return f"{message} (traceback: {path})"
+
+    # -- moving a task's files between folders ------------------------------------------------
+
+    def pack_task(self, instance_id: str, attempt: int = 0) -> dict[str, bytes]:
+        """The files of one attempt's folder, by name: what a worker that wrote them into a
+        scratch folder on its own machine sends back (other attempts' folders are not
+        included, nor a write still in progress)."""
+        out = self.task_dir(instance_id, attempt)
+        if not out.is_dir():
+            return {}
+        return {
+            path.name: path.read_bytes()
+            for path in sorted(out.iterdir())
+            if path.is_file() and not (path.name.startswith(".") and path.name.endswith(".tmp"))
+        }
+
+    def unpack_task(self, instance_id: str, attempt: int, files: Mapping[str, bytes]) -> None:
+        """Write what :meth:`pack_task` gave into this folder, each file atomically and
+        ``report.json`` last (its presence marks the task finished)."""
+        names = sorted(files, key=lambda name: (name == "report.json", name))
+        for name in names:
+            if name in ("", ".", "..") or Path(name).name != name:
+                raise ValueError(f"not a file name of a task folder: {name!r}")
+        out = self.task_dir(instance_id, attempt)
+        for name in names:
+            _write_bytes_atomic(out / name, files[name])
 
     def write_summary(self, model_name: str) -> dict[str, object]:
         """Write the run report and the predictions for every task in the folder. The id lists
@@ -281,6 +313,18 @@ class RunFolder:
                     encoding="utf-8", errors="surrogateescape"
                 )
         return patches
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _run_report(

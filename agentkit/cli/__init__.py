@@ -21,26 +21,56 @@ app = typer.Typer(
 
 DEFAULT_EXAMPLES_DIR = Path.home() / ".cache" / "agentkit" / "examples"
 
+# -- options shared by `run` and `eval` ----------------------------------------------------------
+
+DatasetOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="SWE-bench-format dataset: JSON, JSONL, a folder of them, parquet, or a saved Hugging Face dataset (PATH:SPLIT). Default: the bundled examples."
+    ),
+]
+TaskOption = Annotated[
+    list[str] | None,
+    typer.Option("--task", "-t", help="Only this instance id (repeatable). Default: every task."),
+]
+FilterOption = Annotated[
+    str | None,
+    typer.Option("--filter", help="Only instance ids matching this regular expression."),
+]
+SliceOption = Annotated[
+    str | None, typer.Option("--slice", help="A slice of the tasks, like 0:10 or ::2.")
+]
+RuntimeOption = Annotated[
+    str,
+    typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir)."),
+]
+OutputOption = Annotated[Path, typer.Option(help="Where runs are written.")]
+RerunOption = Annotated[bool, typer.Option(help="Run or grade tasks again even if already graded.")]
+WorkersOption = Annotated[
+    int, typer.Option(min=1, help="Tasks at the same time, each in its own sandbox.")
+]
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        help="Where tasks run: 'local' (this process) or 'ray' (Ray tasks on a Ray cluster, "
+        "each node with its own Docker engine; needs the `ray` extra)."
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="With --executor ray: the cluster to attach to ('auto' or HOST:PORT). "
+        "Default: a local Ray instance, started if none runs."
+    ),
+]
+
 
 @app.command()
 def run(
-    dataset: Annotated[
-        Path | None,
-        typer.Option(
-            help="SWE-bench-format dataset: JSON, JSONL, a folder of them, parquet, or a saved Hugging Face dataset (PATH:SPLIT). Default: the bundled examples."
-        ),
-    ] = None,
-    task: Annotated[
-        list[str] | None,
-        typer.Option("--task", "-t", help="Instance id to run (repeatable). Default: every task."),
-    ] = None,
-    pattern: Annotated[
-        str | None,
-        typer.Option("--filter", help="Only instance ids matching this regular expression."),
-    ] = None,
-    slice_: Annotated[
-        str | None, typer.Option("--slice", help="A slice of the tasks, like 0:10 or ::2.")
-    ] = None,
+    dataset: DatasetOption = None,
+    task: TaskOption = None,
+    pattern: FilterOption = None,
+    slice_: SliceOption = None,
     scaffold: Annotated[
         str, typer.Option(help="Bundled scaffold name or a scaffold YAML file.")
     ] = "mini",
@@ -53,22 +83,19 @@ def run(
             "server), 'hf:PATH' (a local transformers model), or a backend config file."
         ),
     ] = "gold",
-    runtime: Annotated[
-        str,
-        typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir)."),
-    ] = "docker",
-    output: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("runs"),
+    runtime: RuntimeOption = "docker",
+    output: OutputOption = Path("runs"),
     run_id: Annotated[
         str | None, typer.Option(help="Run name (default: scaffold + backend).")
     ] = None,
-    rerun: Annotated[bool, typer.Option(help="Run tasks again even if already graded.")] = False,
-    workers: Annotated[
-        int, typer.Option(min=1, help="Tasks run at the same time, each in its own sandbox.")
-    ] = 1,
+    rerun: RerunOption = False,
+    workers: WorkersOption = 1,
     attempts: Annotated[
         int,
         typer.Option(min=1, help="Runs per task (distinct seeds); the report gives pass@k."),
     ] = 1,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox, and grade the results.
 
@@ -78,6 +105,7 @@ def run(
     from agentkit.errors import UserFacingError
 
     kind = _runtime_kind(runtime)
+    where = _executor_kind(executor, ray_address)
     settings = RunSettings(
         dataset=dataset or _bundled_dataset(),
         task_ids=task or [],
@@ -91,6 +119,8 @@ def run(
         rerun=rerun,
         workers=workers,
         attempts=attempts,
+        executor=where,
+        ray_address=ray_address,
     )
     try:
         results = asyncio.run(run_tasks(settings))
@@ -111,35 +141,19 @@ def eval_(
             "'gold' for the tasks' reference patches."
         ),
     ],
-    dataset: Annotated[
-        Path | None,
-        typer.Option(
-            help="SWE-bench-format dataset: JSON, JSONL, a folder of them, parquet, or a saved Hugging Face dataset (PATH:SPLIT). Default: the bundled examples."
-        ),
-    ] = None,
-    task: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--task", "-t", help="Instance id to grade (repeatable). Default: every task."
-        ),
-    ] = None,
-    pattern: Annotated[
-        str | None,
-        typer.Option("--filter", help="Only instance ids matching this regular expression."),
-    ] = None,
-    slice_: Annotated[
-        str | None, typer.Option("--slice", help="A slice of the tasks, like 0:10 or ::2.")
-    ] = None,
-    runtime: Annotated[
-        str,
-        typer.Option(help="Sandbox: 'docker' (isolated container) or 'local' (a host work dir)."),
-    ] = "docker",
-    output: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("runs"),
+    dataset: DatasetOption = None,
+    task: TaskOption = None,
+    pattern: FilterOption = None,
+    slice_: SliceOption = None,
+    runtime: RuntimeOption = "docker",
+    output: OutputOption = Path("runs"),
     run_id: Annotated[
         str | None, typer.Option(help="Run name (default: eval__ + the predictions' model).")
     ] = None,
-    rerun: Annotated[bool, typer.Option(help="Grade again even if already graded.")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Predictions graded at the same time.")] = 1,
+    rerun: RerunOption = False,
+    workers: WorkersOption = 1,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Grade a predictions file by running each task's tests; no agent runs.
 
@@ -147,17 +161,21 @@ def eval_(
     from agentkit.cli.evaluate import EvalSettings, evaluate
     from agentkit.errors import UserFacingError
 
+    kind = _runtime_kind(runtime)
+    where = _executor_kind(executor, ray_address)
     settings = EvalSettings(
         dataset=dataset or _bundled_dataset(),
         predictions=predictions,
         task_ids=task or [],
         pattern=pattern,
         slice=slice_,
-        runtime=_runtime_kind(runtime),
+        runtime=kind,
         output=output,
         run_id=run_id,
         rerun=rerun,
         workers=workers,
+        executor=where,
+        ray_address=ray_address,
     )
     try:
         results = asyncio.run(evaluate(settings))
@@ -173,6 +191,14 @@ def _runtime_kind(runtime: str) -> Literal["docker", "local"]:
     if runtime not in ("docker", "local"):
         _fail(f"Unknown runtime {runtime!r}: use 'docker' or 'local'.")
     return "docker" if runtime == "docker" else "local"
+
+
+def _executor_kind(executor: str, ray_address: str | None) -> Literal["local", "ray"]:
+    if executor not in ("local", "ray"):
+        _fail(f"Unknown executor {executor!r}: use 'local' or 'ray'.")
+    if ray_address is not None and executor != "ray":
+        _fail("--ray-address is for --executor ray.")
+    return "ray" if executor == "ray" else "local"
 
 
 @app.command("inspect")
@@ -248,8 +274,9 @@ def _bundled_dataset() -> Path:
 
 def _fail(message: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from agentkit.cli.progress import RunProgress
-from agentkit.cli.runner import require_docker, select_tasks
+from agentkit.cli.runner import make_executor, require_docker, select_tasks
 from agentkit.evals.run_folder import TaskResult
 
 
@@ -28,6 +28,8 @@ class EvalSettings(BaseModel):
     run_id: str | None = None
     rerun: bool = False
     workers: int = Field(default=1, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
 
 async def evaluate(settings: EvalSettings, console: Console | None = None) -> list[TaskResult]:
@@ -38,12 +40,13 @@ async def evaluate(settings: EvalSettings, console: Console | None = None) -> li
     console = console or Console()
     tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
     predictions = load_predictions(settings.predictions, tasks)
+    executor = make_executor(settings.executor, settings.ray_address)
     model = next(iter(predictions.values())).model_name_or_path
     run_id = settings.run_id or f"eval__{model.replace('/', '__')}"
     folder = RunFolder(settings.output / run_id, run_id)
     folder.prepare()
-    if settings.runtime == "docker":
-        require_docker()
+    if settings.runtime == "docker" and settings.executor == "local":
+        require_docker()  # on Ray, each node's engine (a node without one fails its tasks)
     to_grade = [p for i, p in predictions.items() if not p.is_empty]
     with RunProgress(console, len(to_grade)) as bar:
         results = await grade_predictions(
@@ -54,6 +57,7 @@ async def evaluate(settings: EvalSettings, console: Console | None = None) -> li
             workers=settings.workers,
             rerun=settings.rerun,
             on_event=bar.on_event,
+            executor=executor,
         )
     summary = json.loads((folder.root / "report.json").read_text(encoding="utf-8"))
     console.print(

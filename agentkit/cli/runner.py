@@ -19,12 +19,13 @@ from agentkit.backend import Backend
 from agentkit.cli.progress import RunProgress
 from agentkit.errors import UserFacingError
 from agentkit.evals.run_folder import TaskResult
-from agentkit.scaffold import ScaffoldConfig
+from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfig
 from agentkit.tasks import Task
-from agentkit.tools import Tool, get_tool
+from agentkit.tools import Tool
 
 if TYPE_CHECKING:
     from agentkit.backends.registry import BackendConfig
+    from agentkit.evals.executors import Executor
 
 
 class RunSettings(BaseModel):
@@ -42,6 +43,8 @@ class RunSettings(BaseModel):
     rerun: bool = False
     workers: int = Field(default=1, ge=1)
     attempts: int = Field(default=1, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
@@ -55,17 +58,18 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
     config = load_scaffold(settings.scaffold)
     tools = _tools(config)
     backend_config = parse_backend_spec(settings.backend)
+    executor = make_executor(settings.executor, settings.ray_address)
+    backends = _Backends(backend_config, config, tools, remote=settings.executor == "ray")
     run_id = settings.run_id or f"{config.name}__{_backend_label(backend_config)}"
     folder = RunFolder(settings.output / run_id, run_id)
     folder.prepare()
-    if settings.runtime == "docker":
-        require_docker()
+    if settings.runtime == "docker" and settings.executor == "local":
+        require_docker()  # on Ray, each node's engine (a node without one fails its tasks)
     if backend_config.type == "gold":
         console.print(
             "[bold yellow]Backend: gold[/] - replays each task's reference patch through the "
             "scaffold's tools. A sanity run of sandbox, tools and grader, [bold]not a model[/]."
         )
-    backends = _Backends(backend_config, config, tools)
     progress = RunProgress(console, len(tasks) * settings.attempts)
     try:
         await backends.start(console)
@@ -82,6 +86,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
                 rerun=settings.rerun,
                 model_name=_backend_label(backend_config),
                 on_event=progress.on_event,
+                executor=executor,
             )
     finally:
         if backends.shared is not None:
@@ -99,13 +104,33 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
 
 class _Backends:
     """A model backend (a server, loaded weights, a client) is built once and serves every task;
-    ``gold`` and ``scripted`` replay per-task replies, so each task gets a fresh one."""
+    ``gold`` and ``scripted`` replay per-task replies, so each task gets a fresh one. With
+    ``remote`` (tasks run on Ray nodes) every task builds its own where it runs: then
+    :meth:`for_task` must pickle, and a backend that loads a model in-process is refused."""
 
-    def __init__(self, config: BackendConfig, scaffold: ScaffoldConfig, tools: list[Tool]) -> None:
+    def __init__(
+        self,
+        config: BackendConfig,
+        scaffold: BaseScaffoldConfig,
+        tools: list[Tool],
+        *,
+        remote: bool = False,
+    ) -> None:
         from agentkit.backends.registry import build_backend
 
+        if config.type == "gold" and not isinstance(scaffold, ScaffoldConfig):
+            raise UserFacingError(
+                "The gold backend replays each task's reference patch through a tool_loop "
+                f"scaffold's tools; scaffold {scaffold.name!r} is of type {scaffold.type!r}."
+            )
+        if remote and config.type in ("vllm", "hf"):
+            raise UserFacingError(
+                f"A {config.type} backend loads the model in the process that uses it, and "
+                "--executor ray would load it in every task. Serve the model once (agentkit "
+                "serve PATH --host 0.0.0.0) and use --backend openai:MODEL@http://HOST:PORT/v1."
+            )
         self.config, self.scaffold, self.tools = config, scaffold, tools
-        self.per_task = config.type in ("gold", "scripted")
+        self.per_task = remote or config.type in ("gold", "scripted")
         self.shared: Backend | None = None if self.per_task else build_backend(config)
 
     async def start(self, console: Console) -> None:
@@ -121,20 +146,30 @@ class _Backends:
 
         if self.shared is not None:
             return self.shared
+        if not isinstance(self.scaffold, ScaffoldConfig):
+            return build_backend(self.config, task=task)
         return build_backend(
             self.config,
             task=task,
-            call_format=self.scaffold.call_format,
+            call_format=self.scaffold.build_format(),
             tools=self.tools,
             submit_sentinel=self.scaffold.submit_sentinel,
         )
 
 
-def _tools(config: ScaffoldConfig) -> list[Tool]:
-    try:
-        return [get_tool(name) for name in config.tools]
-    except ValueError as exc:
-        raise UserFacingError(f"Scaffold {config.name!r}: {exc}") from exc
+def make_executor(kind: Literal["local", "ray"], ray_address: str | None) -> Executor:
+    """The harness's executor for ``--executor`` and ``--ray-address``; a missing ``ray``
+    package is a one-line error here, before anything starts."""
+    from agentkit.evals.executors import RayExecutorConfig
+    from agentkit.evals.executors import make_executor as make
+
+    return make(RayExecutorConfig(address=ray_address) if kind == "ray" else "local")
+
+
+def _tools(config: BaseScaffoldConfig) -> list[Tool]:
+    """A tool loop's tools, built once and shared by every task (the gold backend needs them
+    too); other scaffold types build whatever they use themselves."""
+    return config.build_tools() if isinstance(config, ScaffoldConfig) else []
 
 
 def select_tasks(
