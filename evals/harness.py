@@ -33,6 +33,7 @@ from agentkit.evals.events import (
 )
 from agentkit.evals.executors import Executor, ExecutorSpec, make_executor
 from agentkit.evals.grader import grade_patch
+from agentkit.evals.grading import InstanceReport
 from agentkit.evals.jobs import RuntimeKind, TaskJob, TaskOutcome, grade_key
 from agentkit.evals.prebuild import PrebuiltImages, prebuild_images
 from agentkit.evals.predictions import Prediction
@@ -79,7 +80,9 @@ async def run_and_grade(
     ``rerun``. With several attempts each gets its own sampling seed (the scaffold's seed, or
     0, plus the attempt number), so a backend that takes a seed samples differently. The
     folder's run report and ``preds.jsonl`` (named ``model_name``) cover every task in it when
-    this returns, raises or is cancelled. ``executor`` ``"ray"`` runs each attempt as a Ray
+    this returns, raises or is cancelled. An attempt graded before under another
+    :func:`grade_key` (its task, eval script or image changed since) has its submitted patch
+    graded again, without running the agent. ``executor`` ``"ray"`` runs each attempt as a Ray
     task; ``backend_for`` (called where the attempt runs) must then pickle with cloudpickle."""
     if workers < 1 or attempts < 1:
         raise ValueError(f"workers and attempts must be at least 1, not {workers}, {attempts}")
@@ -89,14 +92,19 @@ async def run_and_grade(
     await _start(runner, emit)
     try:
         pending: list[tuple[Task, int]] = []
+        regrades: list[RegradeJob] = []
         done: dict[tuple[str, int], TaskResult] = {}
         for task in tasks:
             for attempt in range(attempts):
                 previous = None if rerun else folder.finished(task.instance_id, attempt=attempt)
                 if previous is None:
                     pending.append((task, attempt))
+                    continue
+                folder.save_result(previous)
+                regrade = _regrade_if_changed(task, previous, folder, runtime)
+                if regrade is not None:
+                    regrades.append(regrade)
                 else:
-                    folder.save_result(previous)
                     done[task.instance_id, attempt] = previous
                     emit(TaskFinished(result=previous))
         first = list({task.instance_id: task for task, _ in pending}.values())
@@ -118,11 +126,21 @@ async def run_and_grade(
                     runner, job, folder, emit, images.errors.get(task.instance_id)
                 )
 
+        async def again(job: RegradeJob) -> TaskResult:
+            async with limit:
+                return await _run_job(runner, job, folder, emit, previous=job.previous)
+
         async with asyncio.TaskGroup() as group:
             handles = {
                 (task.instance_id, attempt): group.create_task(one(task, attempt))
                 for task, attempt in pending
             }
+            handles.update(
+                {
+                    (job.task.instance_id, job.attempt): group.create_task(again(job))
+                    for job in regrades
+                }
+            )
         done.update({key: handle.result() for key, handle in handles.items()})
         return [done[task.instance_id, n] for task in tasks for n in range(attempts)]
     finally:
@@ -139,6 +157,29 @@ async def _start(executor: Executor, emit: EventHandler) -> None:
     except BaseException:
         await executor.stop()
         raise
+
+
+def _regrade_if_changed(
+    task: Task, previous: TaskResult, folder: RunFolder, runtime: RuntimeKind
+) -> RegradeJob | None:
+    """The job that checks a graded attempt's grade key where it runs and grades its patch
+    again when the key changed; ``None`` for results stored without a key (older folders) or
+    without their trajectory, which are kept as they are."""
+    if previous.grade_key is None:
+        return None
+    trajectory = folder.saved_trajectory(task.instance_id, previous.attempt)
+    if trajectory is None:
+        return None
+    return RegradeJob(
+        task=task,
+        runtime=runtime,
+        attempt=previous.attempt,
+        images_built=False,
+        patch=trajectory.submission,
+        stored_key=previous.grade_key,
+        previous=previous,
+        trajectory=trajectory,
+    )
 
 
 def _attempt_scaffold(scaffold: BaseScaffoldConfig, attempt: int) -> BaseScaffoldConfig:
@@ -227,7 +268,9 @@ class AttemptJob(TaskJob):
         async with grader_runtime:
             report = await grade_patch(grader_runtime, task, trajectory.submission)
         resolved = report.resolved if report.error is None else None  # no evidence, no verdict
-        result = outcome.model_copy(update={"resolved": resolved, "error": report.error})
+        key = grade_key(task, trajectory.submission, self.runtime, await self._image_id())
+        update = {"resolved": resolved, "error": report.error, "grade_key": key}
+        result = outcome.model_copy(update=update)
         folder.save_grade(report, trajectory, result)
         return result
 
@@ -370,13 +413,38 @@ class GradeJob(TaskJob):
         )
 
     async def work(self, folder: RunFolder, emit: EventHandler) -> TaskResult:
+        report = await self._grade(folder, emit)
+        resolved = report.resolved if report.error is None else None  # no evidence, no verdict
+        result = TaskResult(
+            instance_id=self.task.instance_id,
+            attempt=self.attempt,
+            resolved=resolved,
+            error=report.error,
+        )
+        folder.save_grade(report, None, result)
+        return result
+
+    async def _grade(self, folder: RunFolder, emit: EventHandler) -> InstanceReport:
         task = self.task
-        folder.save_patch(task.instance_id, self.patch or "")
-        emit(TaskProgress(instance_id=task.instance_id, phase="grading"))
+        folder.save_patch(task.instance_id, self.patch or "", self.attempt)
+        emit(TaskProgress(instance_id=task.instance_id, attempt=self.attempt, phase="grading"))
         sandbox = await open_task_runtime(task, self.runtime, run_id=folder.run_id)
         async with sandbox:
-            report = await grade_patch(sandbox, task, self.patch)
+            return await grade_patch(sandbox, task, self.patch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegradeJob(GradeJob):
+    """An attempt of an earlier run whose patch is graded again because its grade key changed:
+    the agent's result (steps, cost, exit status) is kept, the verdict and reward are new."""
+
+    previous: TaskResult
+    trajectory: Trajectory
+
+    async def work(self, folder: RunFolder, emit: EventHandler) -> TaskResult:
+        report = await self._grade(folder, emit)
         resolved = report.resolved if report.error is None else None  # no evidence, no verdict
-        result = TaskResult(instance_id=task.instance_id, resolved=resolved, error=report.error)
-        folder.save_grade(report, None, result)
+        update = {"resolved": resolved, "error": report.error, "resumed": False}
+        result = self.previous.model_copy(update=update)
+        folder.save_grade(report, self.trajectory.model_copy(deep=True), result)
         return result

@@ -72,6 +72,13 @@ class TaskJob(ABC):
         if self.images_built or self.runtime != "docker":
             return None
         emit(TaskProgress(instance_id=self.task.instance_id, attempt=self.attempt, phase="image"))
+        return await self._image_id()
+
+    async def _image_id(self) -> str | None:
+        """The id of the task's image on this machine (built when missing); ``None`` for a
+        runtime without images."""
+        if self.runtime != "docker":
+            return None
         tag = await asyncio.to_thread(task_image, self.task)
         return await asyncio.to_thread(image_id, tag)
 

@@ -153,6 +153,15 @@ class RunFolder:
     def save_patch(self, instance_id: str, patch: str, attempt: int = 0) -> None:
         write_text_atomic(self.task_dir(instance_id, attempt) / "patch.diff", patch)
 
+    def saved_patch(self, instance_id: str, attempt: int = 0) -> str:
+        """The patch an attempt submitted (``""`` when none was saved)."""
+        path = self.task_dir(instance_id, attempt) / "patch.diff"
+        return path.read_text(encoding="utf-8", errors="surrogateescape") if path.exists() else ""
+
+    def saved_trajectory(self, instance_id: str, attempt: int = 0) -> Trajectory | None:
+        path = self.trajectory_path(instance_id, attempt)
+        return Trajectory.load(path) if path.exists() else None
+
     def save_grade(
         self, report: InstanceReport, trajectory: Trajectory | None, result: TaskResult
     ) -> None:

@@ -180,3 +180,38 @@ async def test_attempts_use_distinct_seeds_and_the_report_gives_pass_at_k(tasks,
         [first, second], SCAFFOLD, TOOLS, backend_for, folder, runtime="local", attempts=3
     )
     assert all(r.resumed for r in again)
+
+
+async def test_a_changed_task_is_regraded_without_running_the_agent_again(tasks, tmp_path):
+    folder = RunFolder(tmp_path / "run", "run")
+    task = tasks[0]
+    [first], _ = await run([task], folder, runtime="local")
+    assert first.resolved and first.grade_key is not None
+
+    def no_agent(task: Task) -> GoldBackend:
+        raise AssertionError("the agent ran again")
+
+    async def rerun(task: Task):
+        events: list[HarnessEvent] = []
+        results = await run_and_grade(
+            [task], SCAFFOLD, TOOLS, no_agent, folder, runtime="local", on_event=events.append
+        )
+        return results[0], sum(isinstance(e, TaskStarted) for e in events)
+
+    unchanged, started = await rerun(task)
+    assert (unchanged.resumed, unchanged.resolved, started) == (True, True, 0)
+
+    missing = "tests/test_nothing_here.py::test_missing"
+    changed = task.model_copy(update={"PASS_TO_PASS": [*task.PASS_TO_PASS, missing]})
+    regraded, started = await rerun(changed)
+    assert started == 1 and regraded.error is None
+    assert regraded.resolved is False and not regraded.resumed
+    assert (regraded.steps, regraded.exit_status) == (first.steps, first.exit_status)
+    assert regraded.grade_key not in (None, first.grade_key)
+    report = json.loads((folder.task_dir(task.instance_id) / "report.json").read_text())
+    assert report[task.instance_id]["tests_status"]["PASS_TO_PASS"]["failure"] == [missing]
+    trajectory = Trajectory.load(folder.trajectory_path(task.instance_id))
+    assert trajectory.reward == 0.0 and len(trajectory.steps) == first.steps
+
+    again, started = await rerun(changed)
+    assert (again.resumed, again.resolved, started) == (True, False, 0)
