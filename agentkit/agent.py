@@ -1,4 +1,11 @@
-"""The agent loop: ask the model, parse one action, run it, repeat until a submit or a limit.
+"""The ``tool_loop`` scaffold type: ask the model, parse one action, run it, repeat until a
+submit or a limit.
+
+:class:`ToolLoop` is the scaffold (built from a :class:`ScaffoldConfig`, called through
+:meth:`ToolLoop.solve` like every scaffold type); :class:`Agent` is one run of it.
+The run ends with a submission when the model calls the ``submit`` tool or an action's output
+starts with the config's submit sentinel; the submission is the workspace's diff
+(:func:`agentkit.workspace.workspace_diff`).
 
 Every way a run can end is an :class:`ExitStatus` recorded in the trajectory with a message.
 Every model call's exact input is recorded (as indices into a de-duplicated message pool), and
@@ -8,9 +15,8 @@ finished steps reach disk as they happen (see :class:`StepLog`), so a crash or C
 from __future__ import annotations
 
 import asyncio
-import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +28,12 @@ from agentkit.runtime.base import Runtime, SandboxError
 from agentkit.scaffold import ScaffoldConfig
 from agentkit.store import StepLog
 from agentkit.tasks import Task
-from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext, get_format
+from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext
 from agentkit.tools.errors import TruncatedReply
 from agentkit.tools.native import with_call_ids
+from agentkit.tools.submit import SubmitTool
 from agentkit.types import ExitStatus, Message, Observation, Step, StepTimings, Trajectory
-
-_DIFF_FILE = ".git/agentkit_submission.diff"
-"""Inside the repository's git dir: per workspace, never part of the diff."""
+from agentkit.workspace import workspace_diff
 
 
 class _Exit(Exception):
@@ -52,10 +57,43 @@ class _State:
     last_prompt_tokens: int = 0
 
 
-class Agent:
-    """Runs one scaffold with one backend in one runtime.
+class ToolLoop:
+    """The ``tool_loop`` scaffold type (see :mod:`agentkit.scaffolding`).
 
-    ``tools`` are the scaffold's tools, already built (the composition root builds them from
+    ``tools``: already-built tools to use instead of building ``config.tools`` (a caller that
+    shares tools across runs, or holds tools that cannot be named in a config, such as MCP ones).
+    """
+
+    Config = ScaffoldConfig
+
+    def __init__(self, config: ScaffoldConfig, *, tools: Sequence[Tool] | None = None) -> None:
+        self.config = config
+        self.tools = list(tools) if tools is not None else config.build_tools()
+
+    async def solve(
+        self,
+        task: Task,
+        runtime: Runtime,
+        backend: Backend,
+        *,
+        trajectory_path: str | Path | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> Trajectory:
+        agent = Agent(
+            self.config,
+            backend,
+            runtime,
+            self.tools,
+            trajectory_path=trajectory_path,
+            on_step=on_step,
+        )
+        return await agent.run(task)
+
+
+class Agent:
+    """Runs one tool-loop scaffold with one backend in one runtime.
+
+    ``tools`` are the scaffold's tools, already built (:class:`ToolLoop` builds them from
     ``config.tools``). ``trajectory_path``, when given, receives the finished trajectory and, while
     the run goes on, an append-only log of its steps beside it. ``on_step`` is called after each
     step (progress displays).
@@ -75,7 +113,7 @@ class Agent:
         self.backend = backend
         self.runtime = runtime
         self.tools = tools
-        self.format: CallFormat = get_format(config.call_format)
+        self.format: CallFormat = config.build_format()
         self.trajectory_path = Path(trajectory_path) if trajectory_path else None
         self.on_step = on_step
         self._tool_specs = [tool.spec() for tool in tools] if self.format.native else []
@@ -174,7 +212,7 @@ class Agent:
         step.observation = observation
         self._record(trajectory, step, log)
 
-        if self._is_submission(observation):
+        if isinstance(action.tool, SubmitTool) or self._is_submission(observation):
             trajectory.submission = await self._diff(task)
             raise _Exit(ExitStatus.SUBMITTED, "The agent submitted.")
         state.timeouts = state.timeouts + 1 if observation.timed_out else 0
@@ -264,30 +302,9 @@ class Agent:
         return first_line == self.config.submit_sentinel
 
     async def _diff(self, task: Task) -> str:
-        """The workspace's changes against the task's base commit, untracked files included.
-
-        A submission in a workspace that is not a git repository is a runtime error.
-
-        Written to a file and read back as bytes: command output is shaped for the model
-        (cut when long), and a submission must be exact.
-        """
-        # Without a base commit: the current commit, or the empty tree in a repository with none.
-        base = (
-            shlex.quote(task.base_commit)
-            if task.base_commit
-            else "$(git rev-parse -q --verify HEAD || git hash-object -t tree /dev/null)"
+        return await workspace_diff(
+            self.runtime, task.base_commit, timeout=self.config.limits.command_timeout_s
         )
-        workdir = shlex.quote(self.runtime.workdir)
-        result = await self.runtime.run(
-            f"cd {workdir} && git add -A && git -c core.quotepath=false diff --cached --binary "
-            f"{base} > {_DIFF_FILE}",
-            timeout=self.config.limits.command_timeout_s,
-            stateless=True,
-        )
-        if result.exit_code != 0:
-            raise SandboxError(f"could not compute the submission diff: {result.output}")
-        diff_path = f"{self.runtime.workdir.rstrip('/')}/{_DIFF_FILE}"
-        return (await self.runtime.read_file(diff_path)).decode("utf-8", errors="surrogateescape")
 
     async def _autosubmit(self, trajectory: Trajectory, task: Task) -> None:
         if not self.config.limits.autosubmit or trajectory.exit_status in (

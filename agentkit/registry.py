@@ -1,9 +1,15 @@
-"""Named classes of one kind (tools, call formats): how a name in a config becomes an object."""
+"""Named classes of one kind (tools, call formats): how a name in a config becomes an object.
+
+A config may also name a class by dotted path (``"my_pkg.tools:LintTool"``); :meth:`Registry.find`
+accepts either, so a user's class needs no registration to be used from YAML.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar, Generic, Protocol, TypeVar
+
+from agentkit.dotted import is_dotted, resolve_class
 
 
 class _Named(Protocol):
@@ -11,6 +17,9 @@ class _Named(Protocol):
 
 
 T = TypeVar("T", bound=_Named)
+
+DOTTED_HINT = " Or name your own class by dotted path, like 'my_package.module:MyClass'."
+"""Appended to the unknown-name error of :meth:`Registry.find`."""
 
 
 class Registry(Generic[T]):
@@ -34,3 +43,21 @@ class Registry(Generic[T]):
             valid = ", ".join(sorted(self.entries))
             raise ValueError(self.unknown.format(name=name, valid=valid)) from None
         return cls()
+
+    def find(self, name: str, base: type[T], what: str) -> type[T]:
+        """The class a config names: a registered name, or a dotted path to a subclass of
+        ``base`` (``what`` words that error). ``ValueError`` says what is wrong."""
+        return find_class(self.entries, self.unknown, name, base, what)
+
+
+def find_class(
+    entries: Mapping[str, type[T]], unknown: str, name: str, base: type[T], what: str
+) -> type[T]:
+    """:meth:`Registry.find` over a registry's ``entries`` and ``unknown`` template."""
+    if is_dotted(name):
+        return resolve_class(name, base, what)
+    try:
+        return entries[name]
+    except KeyError:
+        valid = ", ".join(sorted(entries))
+        raise ValueError(unknown.format(name=name, valid=valid) + DOTTED_HINT) from None

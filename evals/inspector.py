@@ -17,7 +17,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentkit.tools import Tool, ToolCallError, get_format, get_tool
+from agentkit.scaffold import format_class, tool_class
+from agentkit.tools import Tool, ToolCallError
 from agentkit.tools.call_format import CallFormat
 from agentkit.types import Completion, Step, ToolCall, Trajectory
 
@@ -351,8 +352,9 @@ def _parser(scaffold: dict[str, object]) -> tuple[CallFormat, list[Tool]] | None
     way the agent did; ``None`` when the scaffold names parts this process does not know."""
     tools = scaffold.get("tools", ["bash"])
     try:
-        fmt = get_format(str(scaffold.get("call_format", "bash_block")))
-        return fmt, [get_tool(str(name)) for name in (tools if isinstance(tools, list) else [])]
+        fmt = format_class(str(scaffold.get("call_format", "bash_block")))()
+        names = tools if isinstance(tools, list) else []
+        return fmt, [tool_class(str(name))() for name in names]
     except ValueError:
         return None
 

@@ -1,22 +1,24 @@
-"""Bundled scaffolds, each a YAML config for :class:`agentkit.scaffold.ScaffoldConfig`."""
+"""Bundled scaffolds, each a YAML scaffold config (see :mod:`agentkit.scaffolding`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agentkit.scaffold import ScaffoldConfig, ScaffoldConfigError
+from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfigError
+from agentkit.scaffolding import load_scaffold_config
 
 _HERE = Path(__file__).parent
 BUNDLED = {"mini": _HERE / "mini" / "mini.yaml"}
 
 
-def load_scaffold(name_or_path: str) -> ScaffoldConfig:
-    """A bundled scaffold by name (``mini``) or any scaffold YAML file by path."""
+def load_scaffold(name_or_path: str) -> BaseScaffoldConfig:
+    """A bundled scaffold by name (``mini``) or any scaffold YAML file by path, as the config
+    model of its ``type`` (a file without ``type`` is a ``tool_loop``)."""
     if name_or_path in BUNDLED:
-        return ScaffoldConfig.from_yaml(BUNDLED[name_or_path])
+        return load_scaffold_config(BUNDLED[name_or_path])
     path = Path(name_or_path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
-        return ScaffoldConfig.from_yaml(path)
+        return load_scaffold_config(path)
     raise ScaffoldConfigError(
         f"Unknown scaffold {name_or_path!r}: use one of {', '.join(sorted(BUNDLED))} "
         "or the path of a scaffold YAML file."

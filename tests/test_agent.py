@@ -333,3 +333,25 @@ async def test_a_repository_without_commits_diffs_against_the_empty_tree():
         trajectory = await agent.run(Task(instance_id="empty", problem_statement="Write new.txt."))
     assert trajectory.exit_status is ExitStatus.SUBMITTED
     assert "+++ b/new.txt" in trajectory.submission and "+hi" in trajectory.submission
+
+
+async def test_the_tool_loop_scaffold_solves_like_the_agent_it_wraps(repo, tmp_path):
+    """``ToolLoop`` (the ``tool_loop`` scaffold type) builds its tools from the config and runs
+    one :class:`Agent` per ``solve``, passing the trajectory path and the step callback on."""
+    from agentkit.agent import ToolLoop
+
+    runtime, task = repo
+    path = tmp_path / "trajectory.json"
+    steps: list[int] = []
+    scaffold = ToolLoop(load_scaffold("mini"))
+    trajectory = await scaffold.solve(
+        task,
+        runtime,
+        ScriptedBackend([bash("sed -i 's/1/2/' mod.py"), SUBMIT]),
+        trajectory_path=path,
+        on_step=lambda step: steps.append(step.index),
+    )
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert "+x = 2" in trajectory.submission
+    assert steps == [0, 1] and Trajectory.load(path) == trajectory
+    assert trajectory.scaffold["type"] == "tool_loop"

@@ -48,3 +48,10 @@ def test_scaffold_typo_names_the_field(tmp_path):
 def test_unknown_scaffold_lists_the_bundled_ones():
     with pytest.raises(ScaffoldConfigError, match="use one of mini"):
         load_scaffold("nope")
+
+
+def test_bundled_scaffolds_name_their_type():
+    import yaml
+
+    for path in BUNDLED.values():
+        assert yaml.safe_load(path.read_text())["type"] == "tool_loop"

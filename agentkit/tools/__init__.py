@@ -49,5 +49,8 @@ get_tool = _REGISTRY.create
 """A new instance of the tool called ``name``; ``ValueError`` lists the known names."""
 
 # Tool modules that register themselves; imported last because they use ``register_tool``.
+from agentkit.tools import aci_edit as _aci_edit  # noqa: E402,F401
+from agentkit.tools import aci_search as _aci_search  # noqa: E402,F401
 from agentkit.tools import ast_tools as _ast_tools  # noqa: E402,F401
 from agentkit.tools import editor as _editor  # noqa: E402,F401
+from agentkit.tools import submit as _submit  # noqa: E402,F401

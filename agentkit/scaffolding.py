@@ -1,0 +1,187 @@
+"""Scaffolds: one protocol for every way of solving a task, picked by the config's ``type``.
+
+A scaffold takes a task, a runtime (the sandbox holding the repository) and a backend (the
+model), and returns a :class:`~agentkit.types.Trajectory` whose ``submission`` is its patch. The
+harness, the CLI and the RL rollout driver call every scaffold through :class:`Scaffold`, never
+knowing which kind it is::
+
+    scaffold = build_scaffold(load_scaffold_config("my_scaffold.yaml"))
+    trajectory = await scaffold.solve(task, runtime, backend)
+
+A scaffold *type* is a class with a ``Config`` class attribute (a :class:`BaseScaffoldConfig`
+subclass) and a constructor ``(config, *, tools=None)``; ``tools`` are already-built tools a
+caller shares (a type that uses no tools ignores them). Types are found by the config's
+``type``: a registered name (``tool_loop``; :func:`register_scaffold_type`), or a dotted path
+``"my_pkg.scaffolds:MyScaffold"`` to a user's class, which needs no registration. A config
+without ``type`` is a ``tool_loop`` (the files written before types existed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BeforeValidator, SerializeAsAny, ValidationError
+
+from agentkit.agent import ToolLoop
+from agentkit.backend import Backend
+from agentkit.dotted import DottedPathError, is_dotted, resolve_dotted
+from agentkit.runtime.base import Runtime
+from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfigError
+from agentkit.tasks import Task
+from agentkit.tools import Tool
+from agentkit.types import Step, Trajectory
+from agentkit.validation import describe_problems
+from agentkit.yaml_files import read_yaml
+
+__all__ = [
+    "DEFAULT_TYPE",
+    "SCAFFOLD_TYPES",
+    "UNKNOWN_SCAFFOLD_TYPE",
+    "BaseScaffoldConfig",
+    "Scaffold",
+    "ScaffoldSpec",
+    "ScaffoldType",
+    "ToolLoop",
+    "build_scaffold",
+    "load_scaffold_config",
+    "parse_scaffold_config",
+    "register_scaffold_type",
+    "scaffold_type",
+]
+
+DEFAULT_TYPE = "tool_loop"
+"""The type of a config that names none."""
+
+UNKNOWN_SCAFFOLD_TYPE = (
+    "Unknown scaffold type '{name}'. The known types are: {valid}. Or name your own scaffold "
+    "class by dotted path, like 'my_package.module:MyScaffold'."
+)
+
+
+@runtime_checkable
+class Scaffold(Protocol):
+    """Solves one task: what the harness and the RL rollout driver call."""
+
+    async def solve(
+        self,
+        task: Task,
+        runtime: Runtime,
+        backend: Backend,
+        *,
+        trajectory_path: str | Path | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> Trajectory:
+        """Work on ``task`` in ``runtime`` with ``backend``; the trajectory, with the workspace's
+        diff as its ``submission``. ``trajectory_path``, when given, receives the trajectory
+        (and, for step-wise types, the steps as they happen); ``on_step`` is called after each
+        model step (progress displays)."""
+        ...
+
+
+class ScaffoldType(Protocol):
+    """A scaffold class: its config model and how it is built."""
+
+    Config: ClassVar[type[BaseScaffoldConfig]]
+
+    def __call__(self, config: Any, *, tools: Sequence[Tool] | None = None) -> Scaffold: ...
+
+
+SCAFFOLD_TYPES: dict[str, Any] = {}
+"""Registered scaffold classes by type name (values are :class:`ScaffoldType`\\ s)."""
+
+
+def register_scaffold_type(cls: type[Any]) -> type[Any]:
+    """Make a scaffold class usable by the name its ``Config.type`` defaults to (a class
+    decorator)."""
+    config = _config_model(cls, cls.__name__)
+    name = config.model_fields["type"].default
+    if not isinstance(name, str) or not name or is_dotted(name):
+        raise ValueError(
+            f"{cls.__name__}.Config needs a default for its 'type' field: the name to register "
+            "it under (a plain name, no ':')."
+        )
+    SCAFFOLD_TYPES[name] = cls
+    return cls
+
+
+def scaffold_type(name: str) -> ScaffoldType:
+    """The scaffold class a ``type`` value names; ``ValueError`` says what is wrong."""
+    if is_dotted(name):
+        cls = resolve_dotted(name, "scaffold type")
+        _config_model(cls, name)
+        return cls  # type: ignore[no-any-return]
+    try:
+        return SCAFFOLD_TYPES[name]  # type: ignore[no-any-return]
+    except KeyError:
+        valid = ", ".join(sorted(SCAFFOLD_TYPES))
+        raise ValueError(UNKNOWN_SCAFFOLD_TYPE.format(name=name, valid=valid)) from None
+
+
+def build_scaffold(config: BaseScaffoldConfig, *, tools: Sequence[Tool] | None = None) -> Scaffold:
+    """The scaffold ``config`` describes. ``tools``: already-built tools to use instead of the
+    config's own (ignored by types that use none)."""
+    cls = scaffold_type(config.type)
+    if not isinstance(config, cls.Config):
+        raise TypeError(
+            f"build_scaffold got a {type(config).__name__} for scaffold type {config.type!r}, "
+            f"which takes a {cls.Config.__name__}."
+        )
+    return cls(config, tools=tools)
+
+
+def parse_scaffold_config(data: Any) -> BaseScaffoldConfig:
+    """A scaffold config from plain data (parsed YAML/JSON), as the model its ``type`` names.
+
+    A config already built passes through. ``ValueError`` (a :class:`ScaffoldConfigError`)
+    says what is wrong."""
+    if isinstance(data, BaseScaffoldConfig):
+        return data
+    if not isinstance(data, Mapping):
+        raise ScaffoldConfigError(
+            f"a scaffold config is a mapping of fields, not {type(data).__name__}"
+        )
+    name = data.get("type", DEFAULT_TYPE)
+    if not isinstance(name, str):
+        raise ScaffoldConfigError(f"type: a scaffold type name or dotted path, not {name!r}")
+    try:
+        model = scaffold_type(name).Config
+    except ValueError as exc:
+        raise ScaffoldConfigError(f"type: {exc}") from None
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ScaffoldConfigError(describe_problems(exc, model)) from None
+
+
+def load_scaffold_config(path: str | Path) -> BaseScaffoldConfig:
+    """A scaffold config of any type from a YAML file."""
+    data = read_yaml(path, ScaffoldConfigError, "scaffold file")
+    try:
+        return parse_scaffold_config(data)
+    except ScaffoldConfigError as exc:
+        raise ScaffoldConfigError(f"{path} is not a valid scaffold: {exc}.") from None
+
+
+ScaffoldSpec = Annotated[SerializeAsAny[BaseScaffoldConfig], BeforeValidator(parse_scaffold_config)]
+"""A scaffold config of any type as a field of another pydantic model (an RL or sweep config):
+validated as the model its ``type`` names, dumped with all its fields."""
+
+
+def _config_model(cls: object, name: str) -> type[BaseScaffoldConfig]:
+    config = getattr(cls, "Config", None)
+    if not (
+        isinstance(cls, type)
+        and isinstance(config, type)
+        and issubclass(config, BaseScaffoldConfig)
+        and callable(getattr(cls, "solve", None))
+    ):
+        raise DottedPathError(
+            f"scaffold type {name!r} is not a scaffold class: it needs a 'Config' class "
+            "attribute (a BaseScaffoldConfig subclass) and an async 'solve' method."
+        )
+    return config
+
+
+register_scaffold_type(ToolLoop)
