@@ -8,7 +8,11 @@ from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfigError
 from agentkit.scaffolding import load_scaffold_config
 
 _HERE = Path(__file__).parent
-BUNDLED = {"mini": _HERE / "mini" / "mini.yaml"}
+BUNDLED = {
+    "mini": _HERE / "mini" / "mini.yaml",
+    "swe-agent": _HERE / "swe_agent" / "swe_agent.yaml",
+    "code-nav": _HERE / "code_nav" / "code_nav.yaml",
+}
 
 
 def load_scaffold(name_or_path: str) -> BaseScaffoldConfig:

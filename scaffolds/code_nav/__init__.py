@@ -1,0 +1,1 @@
+"""The bundled `code-nav` scaffold (see code_nav.yaml)."""

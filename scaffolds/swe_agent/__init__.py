@@ -1,0 +1,1 @@
+"""The bundled `swe-agent` scaffold (see swe_agent.yaml)."""

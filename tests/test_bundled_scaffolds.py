@@ -1,0 +1,112 @@
+"""Every bundled scaffold, end to end: a scripted model drives the scaffold's own tools (search,
+outline, view, edit, submit) on a bundled example in a real git repository, and the harness
+grades the submitted diff by running the task's tests. The replies are scripted (the subject:
+the scaffold, its tools and its call format, not a model); each reply is rendered in the
+scaffold's call format and parsed back exactly as a model's would be."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agentkit.evals.examples import build_examples
+from agentkit.evals.examples.catalog import EXAMPLES
+from agentkit.evals.harness import run_and_grade
+from agentkit.evals.run_folder import RunFolder
+from agentkit.scaffold import ScaffoldConfig
+from agentkit.scaffolds import BUNDLED, load_scaffold
+from agentkit.tasks import Task, load_tasks
+from agentkit.types import Completion, Message, SamplingParams, ToolCall, ToolSpec, Trajectory
+
+Reply = Callable[[str], tuple[str, dict[str, Any]]]
+"""Given the repository's path in the sandbox: a tool name and its arguments."""
+
+
+class ConversationScript:
+    """The scripted backend, with replies that may use the repository's path (the one thing a
+    script cannot know in advance: a local runtime puts the repository in a fresh folder). The
+    path is read from the task message, where every bundled scaffold states it."""
+
+    def __init__(self, config: ScaffoldConfig, replies: list[Reply]) -> None:
+        self.format = config.build_format()
+        self.tools = config.build_tools()
+        self.replies = replies
+        self.step = 0
+
+    async def complete(
+        self, messages: list[Message], tools: list[ToolSpec], params: SamplingParams | None = None
+    ) -> Completion:
+        step, self.step = self.step, self.step + 1
+        task_message = next(m.content for m in messages if m.role == "user")
+        match = re.search(r"repository at (\S+?)\.?\n", str(task_message))
+        assert match, task_message
+        name, arguments = self.replies[step](match[1])
+        call = ToolCall(name=name, arguments=arguments, id=f"call-{step}")
+        return self.format.render(call, self.tools, thought=f"Step {step}.")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "scripted"}
+
+
+SPEC = EXAMPLES[0]
+((FIXED_FILE, FIXED_TEXT),) = SPEC.fix_files.items()
+PACKAGE = FIXED_FILE.rsplit("/", 1)[0]
+
+
+def fix(root: str) -> tuple[str, dict[str, Any]]:
+    return "str_replace_editor", {
+        "command": "str_replace",
+        "path": f"{root}/{FIXED_FILE}",
+        "old_str": SPEC.base_files[FIXED_FILE],
+        "new_str": FIXED_TEXT,
+    }
+
+
+SCRIPTS: dict[str, list[Reply]] = {
+    "swe-agent": [
+        lambda root: ("find_file", {"file_name": FIXED_FILE.rsplit("/", 1)[1]}),
+        lambda root: ("search_dir", {"search_term": "def "}),
+        lambda root: ("open", {"path": FIXED_FILE}),
+        lambda root: ("search_file", {"search_term": "def "}),
+        lambda root: ("goto", {"line_number": 20}),
+        fix,
+        lambda root: ("bash", {"command": "git status --short"}),
+        lambda root: ("submit", {}),
+    ],
+    "code-nav": [
+        lambda root: ("list_symbols", {"path": PACKAGE}),
+        lambda root: ("file_skeleton", {"path": FIXED_FILE}),
+        lambda root: ("str_replace_editor", {"command": "view", "path": f"{root}/{FIXED_FILE}"}),
+        fix,
+        lambda root: ("submit", {}),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory) -> Task:
+    [task] = load_tasks(build_examples(tmp_path_factory.mktemp("examples"), [SPEC]))
+    return task
+
+
+def test_every_bundled_scaffold_has_a_script():
+    assert set(SCRIPTS) | {"mini"} == set(BUNDLED)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+async def test_a_scripted_run_of_the_scaffold_resolves_a_bundled_task(name, task, tmp_path):
+    config = load_scaffold(name)
+    assert isinstance(config, ScaffoldConfig)
+    script = ConversationScript(config, SCRIPTS[name])
+    folder = RunFolder(tmp_path / "run", "run")
+    [result] = await run_and_grade([task], config, [], lambda task: script, folder, runtime="local")
+    assert result.error is None, result
+    assert (result.exit_status, result.resolved) == ("submitted", True)
+    trajectory = Trajectory.load(folder.trajectory_path(task.instance_id))
+    names = [step.action.name for step in trajectory.steps if step.action]
+    assert names == [reply("/r")[0] for reply in SCRIPTS[name]]
+    for step in trajectory.steps[:-1]:  # every tool answered without refusing
+        assert step.observation is not None and step.observation.exit_code in (0, None), step
