@@ -12,6 +12,7 @@ BUNDLED = {
     "mini": _HERE / "mini" / "mini.yaml",
     "swe-agent": _HERE / "swe_agent" / "swe_agent.yaml",
     "code-nav": _HERE / "code_nav" / "code_nav.yaml",
+    "codeact": _HERE / "codeact" / "codeact.yaml",
 }
 
 

@@ -66,6 +66,19 @@ def fix(root: str) -> tuple[str, dict[str, Any]]:
 
 
 SCRIPTS: dict[str, list[Reply]] = {
+    "codeact": [
+        lambda root: ("think", {"thought": "Look at the package first, then fix it."}),
+        lambda root: ("bash", {"command": f"ls {PACKAGE}"}),
+        lambda root: ("python", {"code": f"text = open({FIXED_FILE!r}).read()\nlen(text) > 0"}),
+        fix,
+        lambda root: (
+            "python",
+            {
+                "code": "import subprocess\nprint(subprocess.run(['git', 'status', '--short'], capture_output=True, text=True).stdout)"
+            },
+        ),
+        lambda root: ("submit", {}),
+    ],
     "swe-agent": [
         lambda root: ("find_file", {"file_name": FIXED_FILE.rsplit("/", 1)[1]}),
         lambda root: ("search_dir", {"search_term": "def "}),

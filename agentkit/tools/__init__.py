@@ -53,4 +53,6 @@ from agentkit.tools import aci_edit as _aci_edit  # noqa: E402,F401
 from agentkit.tools import aci_search as _aci_search  # noqa: E402,F401
 from agentkit.tools import ast_tools as _ast_tools  # noqa: E402,F401
 from agentkit.tools import editor as _editor  # noqa: E402,F401
+from agentkit.tools import python_tool as _python_tool  # noqa: E402,F401
 from agentkit.tools import submit as _submit  # noqa: E402,F401
+from agentkit.tools import think as _think  # noqa: E402,F401

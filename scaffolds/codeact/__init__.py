@@ -1,0 +1,1 @@
+"""The bundled `codeact` scaffold (see codeact.yaml)."""
