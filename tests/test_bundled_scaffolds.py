@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agentkit.backends.gold import GoldBackend
 from agentkit.evals.examples import build_examples
 from agentkit.evals.examples.catalog import EXAMPLES
 from agentkit.evals.harness import run_and_grade
@@ -123,3 +124,32 @@ async def test_a_scripted_run_of_the_scaffold_resolves_a_bundled_task(name, task
     assert names == [reply("/r")[0] for reply in SCRIPTS[name]]
     for step in trajectory.steps[:-1]:  # every tool answered without refusing
         assert step.observation is not None and step.observation.exit_code in (0, None), step
+
+
+@pytest.fixture(scope="module")
+def all_tasks(tmp_path_factory) -> list[Task]:
+    return load_tasks(build_examples(tmp_path_factory.mktemp("all-examples")))
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swe-agent", "codeact"])
+async def test_the_gold_backend_resolves_every_bundled_task_through_the_editor(
+    name, all_tasks, tmp_path
+):
+    """The reference patches replayed through each scaffold's own str_replace_editor, in Docker."""
+    config = load_scaffold(name)
+    assert isinstance(config, ScaffoldConfig)
+
+    def gold(task: Task) -> GoldBackend:
+        return GoldBackend(
+            task.patch, config.build_format(), config.build_tools(), config.submit_sentinel
+        )
+
+    folder = RunFolder(tmp_path / "run", "run")
+    results = await run_and_grade(all_tasks, config, [], gold, folder, workers=2)
+    assert [(r.resolved, r.error) for r in results] == [(True, None)] * len(all_tasks)
+    for task in all_tasks:
+        trajectory = Trajectory.load(folder.trajectory_path(task.instance_id))
+        names = [step.action.name for step in trajectory.steps if step.action]
+        assert "str_replace_editor" in names and names[-1] == "submit", names
