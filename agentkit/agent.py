@@ -10,6 +10,8 @@ starts with the config's submit sentinel; the submission is the workspace's diff
 Every way a run can end is an :class:`ExitStatus` recorded in the trajectory with a message.
 Every model call's exact input is recorded (as indices into a de-duplicated message pool), and
 finished steps reach disk as they happen (see :class:`StepLog`), so a crash or Ctrl-C loses nothing.
+That includes the calls history processors make (an ``llm_summary``): they are steps of kind
+``condensation``, made before the turn whose input they shorten.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agentkit.backend import Backend, BackendError, ContextExceeded
 from agentkit.errors import unexpected_error_message
-from agentkit.history import HistoryProcessor
+from agentkit.history import apply_history, estimate_tokens
 from agentkit.prompts import render
 from agentkit.runtime.base import Runtime, SandboxError
 from agentkit.scaffold import ScaffoldConfig
@@ -32,7 +35,16 @@ from agentkit.tools import CallFormat, Tool, ToolCallError, ToolContext
 from agentkit.tools.errors import TruncatedReply
 from agentkit.tools.native import with_call_ids
 from agentkit.tools.submit import SubmitTool
-from agentkit.types import ExitStatus, Message, Observation, Step, StepTimings, Trajectory
+from agentkit.types import (
+    Completion,
+    ExitStatus,
+    Message,
+    Observation,
+    SamplingParams,
+    Step,
+    StepTimings,
+    Trajectory,
+)
 from agentkit.workspace import workspace_diff
 
 
@@ -46,12 +58,15 @@ class _Exit(Exception):
 @dataclass
 class _State:
     """What the loop tracks between steps. ``observations`` are indices of observation messages
-    in ``history`` (history processors elide by them)."""
+    in ``history`` (history processors elide by them); ``caches`` hold each history processor's
+    per-run state (one dict per processor)."""
 
     history: list[Message] = field(default_factory=list)
     observations: list[int] = field(default_factory=list)
-    elided: dict[int, Message] = field(default_factory=dict)
+    caches: list[dict[Any, Any]] = field(default_factory=list)
     pool: dict[int, int] = field(default_factory=dict)
+    actions: int = 0
+    """Steps of kind ``action`` so far (condensations do not count against the step limit)."""
     format_errors: int = 0
     timeouts: int = 0
     last_prompt_tokens: int = 0
@@ -128,7 +143,7 @@ class Agent:
             backend=self.backend.describe(),
         )
         log = StepLog(self.trajectory_path, trajectory) if self.trajectory_path else None
-        state = _State()
+        state = _State(caches=[{} for _ in self.config.history])
         started = time.monotonic()
         self._start_conversation(task, state)
         try:
@@ -164,7 +179,14 @@ class Agent:
         self, task: Task, trajectory: Trajectory, state: _State, started: float, log: StepLog | None
     ) -> None:
         self._check_limits(trajectory, state, started)
-        model_input = self._model_input(state)
+        model_input = await apply_history(
+            self.config.history,
+            state.history,
+            state.observations,
+            state.caches,
+            _RecordedCalls(self, trajectory, state, log),
+        )
+        self._check_context(state, model_input)
         input_ids = self._pool(trajectory, state, model_input, log)
 
         began = time.monotonic()
@@ -195,7 +217,7 @@ class Agent:
             # Native calling needs an answer per call id, so the format builds the messages.
             state.history.extend(self.format.error_messages(completion, ToolCallError(feedback)))
             step.timings = StepTimings(model_s=model_s)
-            self._record(trajectory, step, log)
+            self._record(trajectory, step, log, state)
             if state.format_errors >= self.config.limits.max_format_errors:
                 raise _Exit(
                     ExitStatus.FORMAT_ERRORS,
@@ -210,7 +232,7 @@ class Agent:
         observation = await action.tool.execute(action.args, self._context)
         step.timings = StepTimings(model_s=model_s, action_s=time.monotonic() - began)
         step.observation = observation
-        self._record(trajectory, step, log)
+        self._record(trajectory, step, log, state)
 
         if isinstance(action.tool, SubmitTool) or self._is_submission(observation):
             trajectory.submission = await self._diff(task)
@@ -251,12 +273,6 @@ class Agent:
             )
         )
 
-    def _model_input(self, state: _State) -> list[Message]:
-        messages = state.history
-        for processor in self.config.history:
-            messages = _apply(processor, messages, state)
-        return messages
-
     def _pool(
         self, trajectory: Trajectory, state: _State, messages: list[Message], log: StepLog | None
     ) -> list[int]:
@@ -275,7 +291,7 @@ class Agent:
 
     def _check_limits(self, trajectory: Trajectory, state: _State, started: float) -> None:
         limits = self.config.limits
-        if limits.max_steps is not None and len(trajectory.steps) >= limits.max_steps:
+        if limits.max_steps is not None and state.actions >= limits.max_steps:
             raise _Exit(ExitStatus.STEP_LIMIT, f"Reached the step limit ({limits.max_steps}).")
         if limits.max_cost is not None and trajectory.cost >= limits.max_cost:
             raise _Exit(
@@ -288,14 +304,20 @@ class Agent:
                 ExitStatus.TIME_LIMIT,
                 f"Reached the wall-time limit ({limits.max_wall_time_s:.0f} s).",
             )
-        if limits.max_context_tokens is not None:
-            tokens = max(state.last_prompt_tokens, _estimate_tokens(state.history))
-            if tokens >= limits.max_context_tokens:
-                raise _Exit(
-                    ExitStatus.CONTEXT_EXCEEDED,
-                    f"The conversation (~{tokens} tokens) reached the context limit "
-                    f"({limits.max_context_tokens}).",
-                )
+
+    def _check_context(self, state: _State, model_input: list[Message]) -> None:
+        """The context limit, on what is about to be sent (after the history processors): the
+        last call's measured size, unless a summary shrank the conversation since, or the
+        estimated size of this input."""
+        limit = self.config.limits.max_context_tokens
+        if limit is None:
+            return
+        tokens = max(state.last_prompt_tokens, estimate_tokens(model_input))
+        if tokens >= limit:
+            raise _Exit(
+                ExitStatus.CONTEXT_EXCEEDED,
+                f"The conversation (~{tokens} tokens) reached the context limit ({limit}).",
+            )
 
     def _is_submission(self, observation: Observation) -> bool:
         first_line = observation.output.lstrip().split("\n", 1)[0].strip()
@@ -318,7 +340,11 @@ class Agent:
         except SandboxError as exc:
             trajectory.exit_message += f" (autosubmit failed: {exc})"
 
-    def _record(self, trajectory: Trajectory, step: Step, log: StepLog | None) -> None:
+    def _record(
+        self, trajectory: Trajectory, step: Step, log: StepLog | None, state: _State
+    ) -> None:
+        if step.kind == "action":
+            state.actions += 1
         trajectory.steps.append(step)
         if log:
             log.add_step(step)
@@ -333,9 +359,34 @@ class Agent:
                 log.remove()
 
 
-def _apply(processor: HistoryProcessor, messages: list[Message], state: _State) -> list[Message]:
-    return processor.apply(messages, state.observations, state.elided)
+class _RecordedCalls:
+    """The :class:`~agentkit.history.HistoryContext` of one run: a history processor's model call
+    (a summary) goes to the run's backend and is recorded as a step of kind ``condensation``, with
+    its exact input pooled like every other, its cost counted, and the step log written."""
 
+    def __init__(
+        self, agent: Agent, trajectory: Trajectory, state: _State, log: StepLog | None
+    ) -> None:
+        self.agent, self.trajectory, self.state, self.log = agent, trajectory, state, log
 
-def _estimate_tokens(messages: list[Message]) -> int:
-    return sum(len(message.content) for message in messages) // 4
+    async def complete(
+        self, messages: list[Message], params: SamplingParams | None = None
+    ) -> Completion:
+        agent, trajectory, state = self.agent, self.trajectory, self.state
+        input_ids = agent._pool(trajectory, state, messages, self.log)
+        began = time.monotonic()
+        completion = await agent.backend.complete(
+            messages, [], params if params is not None else agent.config.sampling
+        )
+        trajectory.cost += completion.cost
+        # The conversation is being rewritten: the last call's size no longer measures it.
+        state.last_prompt_tokens = 0
+        step = Step(
+            index=len(trajectory.steps),
+            kind="condensation",
+            input=input_ids,
+            completion=completion,
+            timings=StepTimings(model_s=time.monotonic() - began),
+        )
+        agent._record(trajectory, step, self.log, state)
+        return completion

@@ -1,30 +1,55 @@
 """History processors: what the model sees of a long conversation.
 
 Each processor is a small pydantic config picked by its ``type`` field, so scaffolds configure them
-in YAML: a registered name (``last_n_observations``) or a dotted path to a user's subclass of
-:class:`HistoryProcessorBase` (``type: "my_pkg.history:KeepErrors"``; the path stays the ``type``,
-so the config round-trips). They never change the stored history; they return the list to send.
-They must return the same message objects for the same input so the trajectory's message pool
-stays de-duplicated.
+in YAML: a registered name or a dotted path to a user's subclass of :class:`HistoryProcessorBase`
+(``type: "my_pkg.history:KeepErrors"``; the path stays the ``type``, so the config round-trips).
+The registered ones:
+
+- ``last_n_observations`` (:class:`KeepLastObservations`): older observations become a one-line note;
+- ``cache_markers`` (:class:`CacheMarkers`): prompt-cache breakpoints for providers that take them;
+- ``llm_summary`` (:class:`LLMSummary`): past a threshold, the middle of the conversation becomes
+  one summary written by the model (a recorded call).
+
+A scaffold's processors run in order, each on the previous one's output (:func:`apply_history`).
+They never change the stored history; they return the list to send, and return the same message
+objects for the same input so the trajectory's message pool stays de-duplicated.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SerializeAsAny,
-    ValidationError,
-)
+from pydantic import BeforeValidator, Field, SerializeAsAny, ValidationError
 
 from agentkit.dotted import is_dotted, resolve_class
+from agentkit.history_base import (
+    HISTORY_PROCESSORS,
+    HistoryContext,
+    HistoryProcessorBase,
+    copy_once,
+    estimate_tokens,
+    register_history_processor,
+)
+from agentkit.history_cache import CacheMarkers
+from agentkit.history_summary import DEFAULT_SUMMARY_PROMPT, LLMSummary
 from agentkit.types import Message
 from agentkit.validation import describe_problems
+
+__all__ = [
+    "DEFAULT_SUMMARY_PROMPT",
+    "HISTORY_PROCESSORS",
+    "CacheMarkers",
+    "HistoryContext",
+    "HistoryProcessor",
+    "HistoryProcessorBase",
+    "KeepLastObservations",
+    "LLMSummary",
+    "apply_history",
+    "estimate_tokens",
+    "parse_history_processor",
+    "register_history_processor",
+]
 
 UNKNOWN_HISTORY_PROCESSOR = (
     "Unknown history processor type '{name}'. The known types are: {valid}. Or name your own "
@@ -32,23 +57,7 @@ UNKNOWN_HISTORY_PROCESSOR = (
 )
 
 
-class HistoryProcessorBase(BaseModel, ABC):
-    """The base of every history processor. A subclass used by dotted path keeps ``type: str``
-    (the path is its value); a registered one narrows it to ``Literal["its_name"]``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: str
-
-    @abstractmethod
-    def apply(
-        self, history: list[Message], observations: list[int], cache: dict[int, Message]
-    ) -> list[Message]:
-        """The messages to send. ``observations``: indices of observation messages in
-        ``history``; ``cache``: per-run storage keyed by message index, to return the same
-        replacement objects every step."""
-
-
+@register_history_processor
 class KeepLastObservations(HistoryProcessorBase):
     """Keep the last ``n`` observations in full and replace older ones with a one-line note."""
 
@@ -57,37 +66,42 @@ class KeepLastObservations(HistoryProcessorBase):
     note: str = "[Older output elided: {lines} lines. Re-run the command if you need it again.]"
 
     def apply(
-        self, history: list[Message], observations: list[int], cache: dict[int, Message]
+        self, history: list[Message], observations: list[int], cache: dict[Any, Any]
     ) -> list[Message]:
         old = observations[: -self.n] if len(observations) > self.n else []
         if not old:
             return history
         result = list(history)
         for index in old:
-            elided = cache.get(index)
-            if elided is None:
-                original = history[index]
-                lines = original.content.count("\n") + 1
-                elided = original.model_copy(update={"content": self.note.format(lines=lines)})
-                cache[index] = elided
-            result[index] = elided
+            original = history[index]
+            lines = original.content.count("\n") + 1
+            result[index] = copy_once(cache, original, {"content": self.note.format(lines=lines)})
         return result
 
 
-HISTORY_PROCESSORS: dict[str, type[HistoryProcessorBase]] = {
-    "last_n_observations": KeepLastObservations
-}
+async def apply_history(
+    processors: Sequence[HistoryProcessorBase],
+    history: list[Message],
+    observations: list[int],
+    caches: list[dict[Any, Any]],
+    context: HistoryContext,
+) -> list[Message]:
+    """Run ``processors`` in order, each on the previous one's output, with its own cache.
 
-
-def register_history_processor(
-    cls: type[HistoryProcessorBase],
-) -> type[HistoryProcessorBase]:
-    """Make ``cls`` usable by the name its ``type`` field defaults to (a class decorator)."""
-    name = cls.model_fields["type"].default
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{cls.__name__} needs a default for its 'type' field: its name.")
-    HISTORY_PROCESSORS[name] = cls
-    return cls
+    ``observations`` index ``history``; each processor gets them as indices of its own input. A
+    processor that keeps the list's length keeps positions (it replaced messages in place); after
+    one that changes the length (a summary), an observation is followed by its object's identity,
+    and one that was summarised away is no longer an observation."""
+    messages = history
+    for processor, cache in zip(processors, caches, strict=True):
+        result = await processor.apply_async(messages, observations, cache, context)
+        if len(result) != len(messages):
+            where = {id(message): index for index, message in enumerate(result)}
+            observations = [
+                where[id(messages[i])] for i in observations if id(messages[i]) in where
+            ]
+        messages = result
+    return messages
 
 
 def parse_history_processor(value: Any) -> Any:

@@ -45,12 +45,17 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class Message(_Model):
-    """A chat message. ``tool_calls`` is set on assistant turns that used native function calling."""
+    """A chat message. ``tool_calls`` is set on assistant turns that used native function calling.
+
+    ``cache_control`` marks a prompt-cache breakpoint after this message (set by the
+    ``cache_markers`` history processor); backends for providers that take explicit markers send
+    it, the others ignore it."""
 
     role: Role
     content: str
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None
+    cache_control: bool = False
 
 
 class Usage(_Model):
@@ -128,14 +133,22 @@ class StepTimings(_Model):
     action_s: float = 0.0
 
 
+StepKind = Literal["action", "condensation"]
+
+
 class Step(_Model):
     """One turn of the loop: the model's exact input, its reply, the parsed action and its result.
 
     ``input`` holds indices into :attr:`Trajectory.messages` (a de-duplicated pool), so a long
     run does not store its growing prompt once per step; :meth:`Trajectory.model_input` expands it.
+
+    ``kind`` is ``action`` for a turn of the loop and ``condensation`` for a model call that a
+    history processor made to summarise the conversation (no action, no observation; it does not
+    count against the step limit). Both are exact model inputs; training may keep or drop either.
     """
 
     index: int
+    kind: StepKind = "action"
     input: list[int]
     completion: Completion
     action: ToolCall | None = None

@@ -141,7 +141,7 @@ class LiteLLMBackend:
         """The keyword arguments of ``litellm.acompletion`` (no I/O: testable)."""
         request: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [message_to_openai(m) for m in messages],
+            "messages": [message_to_litellm(m) for m in messages],
             "timeout": self.config.timeout_s,
             "num_retries": 0,  # retried here, under one policy
             "max_retries": 0,
@@ -232,6 +232,27 @@ class LiteLLMBackend:
         if self._cost_note:
             info["cost_note"] = self._cost_note
         return info
+
+
+CACHE_CONTROL: dict[str, str] = {"type": "ephemeral"}
+"""The prompt-cache mark Anthropic-style providers take, on a message's content block."""
+
+
+def message_to_litellm(message: Message) -> dict[str, Any]:
+    """One :class:`Message` for litellm: the OpenAI wire form, and for a message marked for
+    prompt caching (:attr:`Message.cache_control`, set by the ``cache_markers`` history
+    processor) its text as one content block carrying ``cache_control: {"type": "ephemeral"}``,
+    the form litellm passes to Anthropic, Bedrock and Vertex (and removes for providers that
+    cache on their own). A marked message without text carries the mark on the message."""
+    out = message_to_openai(message)
+    if message.cache_control:
+        if message.content:
+            out["content"] = [
+                {"type": "text", "text": message.content, "cache_control": dict(CACHE_CONTROL)}
+            ]
+        else:
+            out["cache_control"] = dict(CACHE_CONTROL)
+    return out
 
 
 def _import_litellm() -> Any:

@@ -11,7 +11,7 @@ import pytest
 from agentkit.agent import Agent
 from agentkit.backend import ContextExceeded
 from agentkit.backends import ScriptedBackend
-from agentkit.history import KeepLastObservations
+from agentkit.history import CacheMarkers, KeepLastObservations, LLMSummary
 from agentkit.runtime import LocalRuntime
 from agentkit.scaffolds import load_scaffold
 from agentkit.store import recover
@@ -178,6 +178,122 @@ async def test_history_keeps_the_last_n_observations_and_records_what_was_sent(r
     assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
     # The pool stores each distinct message once, however many steps reused it.
     assert len(trajectory.messages) < sum(len(s.input) for s in trajectory.steps)
+
+
+def condensing_script(turns: int, last: str | None = None) -> list[str]:
+    """Replies for ``turns`` turns under ``llm_summary(keep_first=2, keep_last=2,
+    max_messages=8)``, the last one ``last`` if given: the summary calls fall before turns 5, 7,
+    9, ... (what would be sent has then grown to 10, 9, 9, ... messages)."""
+    replies: list[str] = []
+    for turn in range(1, turns + 1):
+        if turn >= 5 and turn % 2 == 1:
+            replies.append(f"SUMMARY-{(turn - 3) // 2}")
+        replies.append(last if last and turn == turns else bash(f"echo out-$(({turn}*1))"))
+    return replies
+
+
+def condensing_agent(runtime, replies, **limits):
+    agent, backend = make_agent(runtime, replies, **limits)
+    agent.config.history = [LLMSummary(keep_first=2, keep_last=2, max_messages=8)]
+    return agent, backend
+
+
+async def test_llm_summary_condenses_and_records_the_summary_call(repo):
+    runtime, task = repo
+    agent, backend = condensing_agent(runtime, condensing_script(7, SUBMIT))
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    kinds = [s.kind for s in trajectory.steps]
+    assert kinds == ["action"] * 4 + ["condensation"] + ["action"] * 2 + ["condensation", "action"]
+    # Every backend call, the summaries included, is a step whose recorded input is exact.
+    assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
+    first, second = (s for s in trajectory.steps if s.kind == "condensation")
+    assert first.action is None and first.observation is None and first.format_error is None
+    assert first.completion.text == "SUMMARY-1"
+    (prompt,) = trajectory.model_input(first)
+    assert "out-1" in prompt.content and "out-3" in prompt.content and "out-4" not in prompt.content
+    # The next turn sees: system, task, the summary, the last turn (assistant + observation).
+    turn5 = trajectory.model_input(trajectory.steps[5])
+    assert [m.role for m in turn5] == ["system", "user", "user", "assistant", "user"]
+    assert "SUMMARY-1" in turn5[2].content and "out-4" in turn5[4].content
+    assert turn5[:2] == trajectory.model_input(trajectory.steps[0])
+    # The second summary is of the first one and the turns since.
+    (prompt,) = trajectory.model_input(second)
+    assert "SUMMARY-1" in prompt.content and "out-5" in prompt.content
+    assert "out-3" not in prompt.content
+    last = trajectory.model_input(trajectory.steps[-1])
+    assert "SUMMARY-2" in last[2].content and "out-6" in last[4].content
+
+
+async def test_a_long_condensing_run_keeps_the_message_pool_de_duplicated(repo, tmp_path):
+    runtime, task = repo
+    path = tmp_path / "trajectory.json"
+    agent, backend = condensing_agent(runtime, condensing_script(13, SUBMIT))
+    agent.trajectory_path = path
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    summaries = [s for s in trajectory.steps if s.kind == "condensation"]
+    assert len(summaries) == 5  # before turns 5, 7, 9, 11 and 13
+    assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
+    # Each message is pooled once: system, task, 12 × (reply, observation), and per summary its
+    # prompt and the message carrying it. Each summary message is sent by two turns.
+    assert len(trajectory.messages) == 2 + 2 * 12 + 2 * 5
+    for index, step in enumerate(trajectory.steps[:-2]):
+        if step.kind == "condensation":
+            carried = trajectory.steps[index + 1].input[2]
+            assert trajectory.steps[index + 2].input[2] == carried
+    # The turns that follow a summary never send more than 8 messages.
+    assert max(len(s.input) for s in trajectory.steps[4:] if s.kind == "action") <= 8
+    assert Trajectory.load(path) == trajectory
+
+
+async def test_a_backend_error_while_summarising_ends_the_run_as_a_backend_error(repo):
+    """No silent fallback: the run ends like any backend failure, with the finished turns kept
+    and the current diff autosubmitted."""
+    runtime, task = repo
+    agent, _ = condensing_agent(runtime, condensing_script(4))  # no reply left for the summary
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.BACKEND_ERROR
+    assert "no reply left" in trajectory.exit_message
+    assert [s.kind for s in trajectory.steps] == ["action"] * 4
+    assert trajectory.autosubmitted
+
+
+async def test_summary_calls_do_not_count_against_the_step_limit_but_their_cost_does(repo):
+    runtime, task = repo
+    replies = [Completion(text=r, cost=0.01) for r in condensing_script(6)]
+    agent, _ = condensing_agent(runtime, replies, max_steps=5)
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.STEP_LIMIT
+    assert [s.kind for s in trajectory.steps].count("action") == 5
+    assert len(trajectory.steps) == 6
+    assert trajectory.cost == pytest.approx(0.06)
+
+
+async def test_processors_compose_in_a_run(repo):
+    """last_n_observations, then llm_summary, then cache_markers: the marks land on what is
+    sent, and the recorded inputs are exactly the calls."""
+    runtime, task = repo
+    agent, backend = make_agent(runtime, condensing_script(7, SUBMIT))
+    agent.config.history = [
+        KeepLastObservations(n=1),
+        LLMSummary(keep_first=2, keep_last=2, max_messages=8),
+        CacheMarkers(),
+    ]
+    trajectory = await agent.run(task)
+    assert trajectory.exit_status is ExitStatus.SUBMITTED
+    assert [trajectory.model_input(s) for s in trajectory.steps] == backend.calls
+    for step in trajectory.steps:
+        sent = trajectory.model_input(step)
+        if step.kind == "condensation":
+            assert not any(m.cache_control for m in sent)  # processors shape turns only
+            continue
+        marked = [i for i, m in enumerate(sent) if m.cache_control]
+        users = [i for i, m in enumerate(sent) if m.role == "user"]
+        assert marked == [0, *users[-2:]]
+    turn4 = trajectory.model_input(trajectory.steps[3])
+    assert "out-1" not in "".join(m.content for m in turn4)  # elided before any summary
+    assert len(trajectory.messages) == len({id(m) for m in trajectory.messages})
 
 
 async def test_trajectory_and_step_log_on_disk(repo, tmp_path):

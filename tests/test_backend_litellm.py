@@ -20,8 +20,14 @@ from typing import Any
 import pytest
 
 from agentkit.backend import BackendError, ContextExceeded
-from agentkit.backends.litellm_backend import LiteLLMBackend, LiteLLMConfig
-from agentkit.types import Message, SamplingParams, ToolSpec
+from agentkit.backends.litellm_backend import (
+    LiteLLMBackend,
+    LiteLLMConfig,
+    _import_litellm,
+    message_to_litellm,
+)
+from agentkit.history import CacheMarkers, KeepLastObservations
+from agentkit.types import Message, SamplingParams, ToolCall, ToolSpec
 
 KEY_ENV = "AGENTKIT_TEST_LITELLM_KEY"
 BASH = ToolSpec(
@@ -320,3 +326,83 @@ async def test_local_openai_server_needs_no_key(
     stub.script.append((200, reply("from a local server")))
     completion = await backend.complete(HELLO, [])
     assert completion.text == "from a local server"
+
+
+# -- prompt-cache marks (the cache_markers history processor) -----------------------------------
+
+
+def _marked_conversation() -> list[Message]:
+    """A native-calls conversation as the agent would send it with ``last_n_observations`` then
+    ``cache_markers`` (the system prompt and the last two user/tool messages marked)."""
+    call = ToolCall(name="bash", arguments={"command": "ls"}, id="c1")
+    history = [
+        Message(role="system", content="You fix bugs."),
+        Message(role="user", content="Fix the bug."),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="a\nb", tool_call_id="c1"),
+        Message(role="assistant", content="", tool_calls=[call.model_copy(update={"id": "c2"})]),
+        Message(role="tool", content="README.md", tool_call_id="c2"),
+    ]
+    elided = KeepLastObservations(n=1).apply(history, [3, 5], {})
+    return CacheMarkers().apply(elided, [3, 5], {})
+
+
+def test_cache_marks_become_content_blocks_in_the_request() -> None:
+    backend = LiteLLMBackend(LiteLLMConfig(model="anthropic/claude-sonnet-4-5"))
+    sent = backend.build_request(_marked_conversation(), [BASH], None)["messages"]
+    mark = {"type": "ephemeral"}
+    assert sent[0] == {
+        "role": "system",
+        "content": [{"type": "text", "text": "You fix bugs.", "cache_control": mark}],
+    }
+    assert sent[1] == {"role": "user", "content": "Fix the bug."}  # the task: third-last
+    assert sent[3]["content"][0]["cache_control"] == mark  # the elided observation
+    assert sent[3]["content"][0]["text"].startswith("[Older output elided")
+    assert sent[5] == {
+        "role": "tool",
+        "tool_call_id": "c2",
+        "content": [{"type": "text", "text": "README.md", "cache_control": mark}],
+    }
+    # Exactly three marks (system + the last two), none on the assistant turns.
+    marks = [i for i, m in enumerate(sent) if isinstance(m["content"], list)]
+    assert marks == [0, 3, 5]
+    assert all("cache_control" not in m for m in sent)
+    # A marked message without text carries the mark on the message itself.
+    bare = Message(role="assistant", content="", tool_calls=[ToolCall(name="bash", id="c3")])
+    out = message_to_litellm(bare.model_copy(update={"cache_control": True}))
+    assert out["cache_control"] == mark and out["content"] is None
+
+
+def test_litellm_passes_the_marks_to_anthropic() -> None:
+    """litellm's own Anthropic request transformation (no network) keeps every mark: on the
+    system block, inside the tool result and on the user text."""
+    backend = LiteLLMBackend(LiteLLMConfig(model="anthropic/claude-sonnet-4-5"))
+    messages = backend.build_request(_marked_conversation(), [BASH], None)["messages"]
+    litellm = _import_litellm()
+    body = litellm.AnthropicConfig().transform_request(
+        model="claude-sonnet-4-5",
+        messages=messages,
+        optional_params={"max_tokens": 16},
+        litellm_params={},
+        headers={},
+    )
+    mark = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "You fix bugs.", "cache_control": mark}]
+    found = json.dumps(body["messages"]).count('"cache_control"')
+    assert found == 2
+    last = body["messages"][-1]["content"][-1]
+    assert last["type"] == "tool_result" and last["content"][0]["cache_control"] == mark
+
+
+async def test_a_marked_conversation_reaches_an_openai_compatible_server(
+    backend: LiteLLMBackend, stub: StubServer
+) -> None:
+    """Through litellm's openai provider and a custom ``api_base`` the marked blocks go out as
+    built (litellm keeps marks for endpoints that may understand them) and the reply comes back."""
+    stub.script.append((200, reply("ok")))
+    conversation = _marked_conversation()
+    completion = await backend.complete(conversation, [BASH])
+    assert completion.text == "ok"
+    sent = stub.requests[-1]["messages"]
+    built = backend.build_request(conversation, [BASH], None)["messages"]
+    assert [sent[i] for i in (0, 1, 3, 5)] == [built[i] for i in (0, 1, 3, 5)]
