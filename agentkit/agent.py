@@ -234,7 +234,8 @@ class Agent:
         step.observation = observation
         self._record(trajectory, step, log, state)
 
-        if isinstance(action.tool, SubmitTool) or self._is_submission(observation):
+        submitted = isinstance(action.tool, SubmitTool) and action.tool.ends_run(self.runtime)
+        if submitted or self._is_submission(observation):
             trajectory.submission = await self._diff(task)
             raise _Exit(ExitStatus.SUBMITTED, "The agent submitted.")
         state.timeouts = state.timeouts + 1 if observation.timed_out else 0

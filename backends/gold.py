@@ -90,7 +90,7 @@ class GoldBackend:
             submit = ToolCall(name="bash", arguments={"command": f"echo {submit_sentinel}"})
         self._submit = _Action(submit, "Submitting.")
         self._replay = self._plan()
-        self._started = self._done = False
+        self._started = self._done = self._resubmitted = False
         self._count = 0
 
     async def complete(
@@ -100,7 +100,13 @@ class GoldBackend:
         params: SamplingParams | None = None,
     ) -> Completion:
         if self._done:
-            raise BackendError("The gold backend was asked for a reply after it submitted.")
+            if self._submit.call.name != SUBMIT or self._resubmitted:
+                raise BackendError("The gold backend was asked for a reply after it submitted.")
+            # A reviewing submit tool showed the diff instead of ending the run: confirm once.
+            self._resubmitted = True
+            self._count += 1
+            call = self._submit.call.model_copy(update={"id": f"gold-{self._count}"})
+            return self.format.render(call, self.tools, thought="The diff is right; submitting.")
         try:
             if self._started:
                 action = self._replay.send(_last_observation(messages))

@@ -17,9 +17,12 @@ from agentkit.evals.examples import build_examples
 from agentkit.evals.examples.catalog import EXAMPLES
 from agentkit.evals.harness import run_and_grade
 from agentkit.evals.run_folder import RunFolder
+from agentkit.runtime import LocalRuntime
 from agentkit.scaffold import ScaffoldConfig
 from agentkit.scaffolds import BUNDLED, load_scaffold
 from agentkit.tasks import Task, load_tasks
+from agentkit.tools import ToolContext
+from agentkit.tools.submit import EMPTY_REVIEW, SUBMITTED, ReviewedSubmitTool
 from agentkit.types import Completion, Message, SamplingParams, ToolCall, ToolSpec, Trajectory
 
 Reply = Callable[[str], tuple[str, dict[str, Any]]]
@@ -88,6 +91,7 @@ SCRIPTS: dict[str, list[Reply]] = {
         lambda root: ("goto", {"line_number": 20}),
         fix,
         lambda root: ("bash", {"command": "git status --short"}),
+        lambda root: ("submit", {}),  # shows the diff for review
         lambda root: ("submit", {}),
     ],
     "code-nav": [
@@ -124,6 +128,25 @@ async def test_a_scripted_run_of_the_scaffold_resolves_a_bundled_task(name, task
     assert names == [reply("/r")[0] for reply in SCRIPTS[name]]
     for step in trajectory.steps[:-1]:  # every tool answered without refusing
         assert step.observation is not None and step.observation.exit_code in (0, None), step
+    if name == "swe-agent":  # its submit showed the diff for review before submitting
+        review = trajectory.steps[-2].observation
+        assert review is not None and review.output.startswith("Nothing is submitted yet")
+        assert f"+++ b/{FIXED_FILE}" in review.output
+
+
+async def test_the_reviewed_submit_shows_the_diff_once_then_submits(tmp_path):
+    tool = ReviewedSubmitTool()
+    async with LocalRuntime(workdir=tmp_path) as runtime:
+        await runtime.run(
+            "git init -q . && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m base"
+        )
+        ctx = ToolContext(runtime=runtime)
+        args = tool.Arguments()
+        first = await tool.execute(args, ctx)
+        assert first.output == EMPTY_REVIEW and not tool.ends_run(runtime)
+        await runtime.run("echo hello > notes.txt")
+        second = await tool.execute(args, ctx)
+        assert second.output == SUBMITTED and tool.ends_run(runtime)
 
 
 @pytest.fixture(scope="module")
