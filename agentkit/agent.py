@@ -17,6 +17,7 @@ That includes the calls history processors make (an ``llm_summary``): they are s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -94,15 +95,21 @@ class ToolLoop:
         trajectory_path: str | Path | None = None,
         on_step: Callable[[Step], None] | None = None,
     ) -> Trajectory:
-        agent = Agent(
-            self.config,
-            backend,
-            runtime,
-            self.tools,
-            trajectory_path=trajectory_path,
-            on_step=on_step,
-        )
-        return await agent.run(task)
+        async with contextlib.AsyncExitStack() as stack:
+            tools = list(self.tools)
+            if self.config.mcp_servers:
+                from agentkit.tools.mcp import mcp_tools  # the mcp package loads only when used
+
+                tools += await stack.enter_async_context(mcp_tools(*self.config.mcp_servers))
+            agent = Agent(
+                self.config,
+                backend,
+                runtime,
+                tools,
+                trajectory_path=trajectory_path,
+                on_step=on_step,
+            )
+            return await agent.run(task)
 
 
 class Agent:

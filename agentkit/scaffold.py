@@ -20,6 +20,7 @@ from agentkit.history import HistoryProcessor
 from agentkit.registry import find_class
 from agentkit.tools import TOOLS, UNKNOWN_TOOL_NAME, CallFormat, Tool
 from agentkit.tools.formats import FORMATS, UNKNOWN_FORMAT
+from agentkit.tools.mcp_config import MCPServer
 from agentkit.types import SamplingParams
 from agentkit.validation import describe_problems
 from agentkit.yaml_files import read_yaml
@@ -103,6 +104,9 @@ class ScaffoldConfig(BaseScaffoldConfig):
     bash-only scaffolds; others may list the ``submit`` tool)."""
     history: list[HistoryProcessor] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    mcp_servers: list[MCPServer] = Field(default_factory=list)
+    """MCP servers whose tools join ``tools``: started on the host for each run, stopped at its
+    end (see :mod:`agentkit.tools.mcp`)."""
 
     @field_validator("tools")
     @classmethod

@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from agentkit.agent import Agent
 from agentkit.backends import ScriptedBackend
 from agentkit.runtime import LocalRuntime
+from agentkit.scaffold import ScaffoldConfig
+from agentkit.scaffolding import build_scaffold
 from agentkit.scaffolds import load_scaffold
 from agentkit.tasks import Task
 from agentkit.tools import Tool, ToolCallError, ToolContext, get_format
@@ -664,3 +666,42 @@ def test_result_text_for_every_kind_of_content() -> None:
     structured = types.CallToolResult(content=[], structured_content={"n": 1})
     assert result_text(structured) == '{\n  "n": 1\n}'
     assert result_text(types.CallToolResult(content=[])) == ""
+
+
+async def test_a_scaffold_config_names_mcp_servers_and_each_run_starts_and_stops_them(tmp_path):
+    """``mcp_servers`` in a tool_loop config: the servers' tools join the scaffold's for the
+    run, in the model's tool list and callable like any other; the server is gone after it."""
+    config = ScaffoldConfig.model_validate(
+        {
+            **load_scaffold("mini").model_dump(),
+            "name": "with-mcp",
+            "tools": ["submit"],
+            "call_format": "native",
+            "mcp_servers": [{"type": "stdio", "command": sys.executable, "args": [str(FIXTURE)]}],
+        }
+    )
+    backend = ScriptedBackend(
+        [
+            Completion(tool_calls=[ToolCall(id="1", name="add", arguments={"a": 2, "b": 3})]),
+            Completion(tool_calls=[ToolCall(id="2", name="pid", arguments={})]),
+            Completion(tool_calls=[ToolCall(id="3", name="submit", arguments={})]),
+        ]
+    )
+    async with LocalRuntime(workdir=tmp_path) as runtime:
+        await runtime.run("git init -q .")
+        trajectory = await build_scaffold(config).solve(
+            Task(instance_id="mcp", problem_statement="Add."), runtime, backend
+        )
+    assert trajectory.exit_status == ExitStatus.SUBMITTED
+    outputs = [step.observation.output for step in trajectory.steps if step.observation]
+    assert outputs[0].strip() == "5"
+    server_pid = int(outputs[1].strip())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"the MCP server (pid {server_pid}) outlived the run")

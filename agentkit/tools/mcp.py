@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
+from agentkit.errors import UserFacingError
 from agentkit.tools.base import Tool, ToolContext
 from agentkit.tools.bash import format_seconds
 from agentkit.tools.mcp_config import (
@@ -97,7 +98,7 @@ _CLOSE_WAIT_S = 15.0
 """How long closing waits for an orderly shutdown before cancelling the connection task."""
 
 
-class MCPStartError(Exception):
+class MCPStartError(UserFacingError):
     """A server could not be started, reached or listed, or its tool names are unusable."""
 
 
