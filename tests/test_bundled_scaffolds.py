@@ -156,7 +156,7 @@ def all_tasks(tmp_path_factory) -> list[Task]:
 
 @pytest.mark.docker
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["swe-agent", "codeact"])
+@pytest.mark.parametrize("name", ["swe-agent", "codeact", "code-nav"])
 async def test_the_gold_backend_resolves_every_bundled_task_through_the_editor(
     name, all_tasks, tmp_path
 ):
