@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 from test_tools_support import CountTool, EditTool, SpanTool, all_tools
 
-from agentkit.tools import BashTool, Tool, ToolCallError, TruncatedReply, get_format
+from agentkit.tools import BashTool, Tool, ToolCallError, ToolContext, TruncatedReply, get_format
 from agentkit.tools import errors as e
 from agentkit.tools.formats import parse_arguments_json, tool_call_from_json
-from agentkit.types import Completion, FinishReason, ToolCall
+from agentkit.types import Completion, FinishReason, Observation, ToolCall
 
 GOLDEN = Path(__file__).parent / "golden" / "tools"
 UPDATE = os.environ.get("AGENTKIT_UPDATE_GOLDEN") == "1"
@@ -400,6 +401,58 @@ def test_parse_arguments_json_raises_the_template() -> None:
     assert caught.value.message == e.MALFORMED_JSON.format(
         tool="count", detail="Expecting value at line 1 column 1"
     )
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+class PlotArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: list[Point]
+    label: str | None = None
+
+
+class PlotTool(Tool):
+    """Its argument is a list of objects whose own fields are required."""
+
+    name = "plot"
+    description = "Plot points."
+    Arguments = PlotArguments
+
+    async def execute(self, args: BaseModel, ctx: ToolContext) -> Observation:
+        raise AssertionError("format tests never execute a tool")
+
+
+def _plot_reply(format: str, points: str) -> Completion:
+    if format == "native":
+        return native(call("plot", points=json.loads(points)))
+    if format == "xml":
+        return xml(f"<function=plot>\n<parameter=points>{points}</parameter>\n</function>")
+    return block(f"plot '{points}'")
+
+
+@pytest.mark.parametrize("format_name", ["native", "xml", "bash_block"])
+@pytest.mark.parametrize(
+    ("points", "template", "missing"),
+    [
+        ('[{"x": 1}]', e.MISSING_ARGUMENT, "points[0].y"),
+        ('[{"x": 1, "y": 2}, {}]', e.MISSING_ARGUMENTS, "'points[1].x', 'points[1].y'"),
+    ],
+    ids=["one", "several"],
+)
+def test_a_missing_nested_field_is_named_by_its_location(
+    format_name: str, points: str, template: str, missing: str
+) -> None:
+    """Not "needs the argument 'points'": the model gave points, and must learn what it lacks."""
+    tools: list[Tool] = [PlotTool()]
+    with pytest.raises(ToolCallError) as caught:
+        get_format(format_name).parse(_plot_reply(format_name, points), tools)
+    usage = _usage(format_name, PlotTool())
+    name = "argument" if template == e.MISSING_ARGUMENT else "arguments"
+    assert caught.value.message == template.format(tool="plot", usage=usage, **{name: missing})
 
 
 def _check_golden(name: str, text: str) -> None:

@@ -221,7 +221,7 @@ def _explain(tool: Tool, raw: dict[str, Any], error: ValidationError, usage: Usa
         loc = item["loc"]
         name = loc[0] if loc and isinstance(loc[0], str) else None
         if item["type"] == "missing" and name is not None:
-            missing.append(name)
+            missing.append(_location(loc))
             continue
         if name is None or name not in props:
             problems.append(
@@ -258,3 +258,22 @@ def _explain(tool: Tool, raw: dict[str, Any], error: ValidationError, usage: Usa
             0, errors.MISSING_ARGUMENTS.format(tool=tool.name, arguments=names, usage=usage(tool))
         )
     return "\n\n".join(problems)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Where a problem is, as the model would write it: ``points``, ``points[0].y``.
+
+    Pydantic puts the member of a union it tried (``list[Point]``, ``str``) into the location;
+    that is not a key the model wrote, so it is left out.
+    """
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _is_union_member(part):
+            text += f".{part}" if text else part
+    return text
+
+
+def _is_union_member(part: str) -> bool:
+    return "[" in part or part in {"str", "int", "float", "bool", "none"}
