@@ -10,7 +10,6 @@ Python has been hidden and checks it answers exactly as the local runtime does.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_files import check_golden_file
 
 from agentkit.runtime import DockerRuntime, LocalRuntime
 from agentkit.runtime.base import Runtime
@@ -31,7 +31,6 @@ from agentkit.tools.aci_viewer import ACI_TOOLS
 from agentkit.types import Observation, ToolCall
 
 GOLDEN = Path(__file__).parent / "golden" / "aci"
-UPDATE = os.environ.get("AGENTKIT_UPDATE_GOLDEN") == "1"
 
 
 @dataclass
@@ -65,12 +64,7 @@ async def aci(tmp_path: Path) -> AsyncIterator[Aci]:
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes((text + "\n").encode("utf-8"))
-    assert path.exists(), f"missing golden file {path}; run with AGENTKIT_UPDATE_GOLDEN=1"
-    assert text + "\n" == path.read_bytes().decode("utf-8")
+    check_golden_file(GOLDEN / f"{name}.txt", text + "\n")
 
 
 async def expect(

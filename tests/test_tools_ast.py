@@ -8,7 +8,6 @@ directly, so a wrong golden file cannot hide them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from golden_files import check_golden_file
 
 from agentkit.runtime import DockerRuntime, LocalRuntime
 from agentkit.runtime.base import Runtime
@@ -43,7 +43,6 @@ from agentkit.tools.errors import INVALID_ARGUMENT_VALUE
 from agentkit.types import Observation
 
 GOLDEN = Path(__file__).parent / "golden" / "ast"
-UPDATE = os.environ.get("AGENTKIT_UPDATE_GOLDEN") == "1"
 
 SAMPLE_LANGUAGES = ["python", "javascript", "typescript", "go", "java", "rust"]
 SEARCHED_NAME = {
@@ -69,11 +68,7 @@ def sample(language: str) -> bytes:
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"missing golden file {path}; run with AGENTKIT_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8")
+    check_golden_file(GOLDEN / name, text)
 
 
 def index_text(parsed: ParsedSource, name: str) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden_files import check_golden_file
 
 from agentkit.runtime import DockerRuntime, LocalRuntime
 from agentkit.runtime.base import Runtime
@@ -33,7 +34,6 @@ from agentkit.tools.editor_text import TextFile
 from agentkit.types import Completion, Observation
 
 GOLDEN = Path(__file__).parent / "golden" / "editor"
-UPDATE = os.environ.get("AGENTKIT_UPDATE_GOLDEN") == "1"
 
 
 @dataclass
@@ -70,12 +70,7 @@ async def editor(tmp_path: Path) -> AsyncIterator[Editor]:
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes((text + "\n").encode("utf-8"))
-    assert path.exists(), f"missing golden file {path}; run with AGENTKIT_UPDATE_GOLDEN=1"
-    assert text + "\n" == path.read_bytes().decode("utf-8")
+    check_golden_file(GOLDEN / f"{name}.txt", text + "\n")
 
 
 async def expect(editor: Editor, golden: str, exit_code: int = 0, **arguments: Any) -> Observation:

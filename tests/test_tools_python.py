@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from golden_files import check_golden_file
 
 from agentkit.runtime import DockerRuntime, LocalRuntime
 from agentkit.runtime.base import Runtime
@@ -33,17 +34,11 @@ from agentkit.tools.think import ThinkArguments, ThinkTool
 from agentkit.types import Completion, Observation
 
 GOLDEN = Path(__file__).parent / "golden" / "python_tool"
-UPDATE = os.environ.get("AGENTKIT_UPDATE_GOLDEN") == "1"
 TIMEOUT_S = 1.0
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / f"{name}.txt"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes((text + "\n").encode("utf-8"))
-    assert path.exists(), f"missing golden file {path}; run with AGENTKIT_UPDATE_GOLDEN=1"
-    assert text + "\n" == path.read_bytes().decode("utf-8")
+    check_golden_file(GOLDEN / f"{name}.txt", text + "\n")
 
 
 def wait_until_gone(pid: int) -> None:
