@@ -148,6 +148,7 @@ class Agent:
             task_id=task.instance_id,
             scaffold=self.config.model_dump(mode="json"),
             backend=self.backend.describe(),
+            tools=self._tool_specs,
         )
         log = StepLog(self.trajectory_path, trajectory) if self.trajectory_path else None
         state = _State(caches=[{} for _ in self.config.history])

@@ -167,6 +167,9 @@ class Trajectory(_Model):
     task_id: str
     scaffold: dict[str, Any] = Field(default_factory=dict)
     backend: dict[str, Any] = Field(default_factory=dict)
+    tools: list[ToolSpec] = Field(default_factory=list)
+    """The tool specs sent with every model call (native function calling); empty when the
+    scaffold describes its tools in the prompt. Training renders chat templates with them."""
     messages: list[Message] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     exit_status: ExitStatus | None = None
