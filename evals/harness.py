@@ -31,7 +31,7 @@ from agentkit.evals.events import (
     TaskProgress,
     TaskStarted,
 )
-from agentkit.evals.executors import Executor, ExecutorSpec, make_executor
+from agentkit.evals.executors import Executor, ExecutorSpec, LocalExecutor, make_executor
 from agentkit.evals.grader import grade_patch
 from agentkit.evals.grading import InstanceReport
 from agentkit.evals.jobs import RuntimeKind, TaskJob, TaskOutcome, grade_key
@@ -339,6 +339,10 @@ async def grade_predictions(
     try:
         images = await _images_up_front(to_grade, runtime, workers, emit, runner)
         known = runtime != "docker" or runner.builds_images_up_front
+        # In this process, up to ``workers`` more sandboxes start, get their files and stop
+        # while ``workers`` test suites run: the tests, not the sandboxes, set the pace.
+        test_slots = asyncio.Semaphore(workers) if isinstance(runner, LocalExecutor) else None
+        limit = asyncio.Semaphore(2 * workers if test_slots else workers)
         done: dict[str, TaskResult] = {}
         pending: list[tuple[GradeJob, TaskResult | None]] = []
         for task in to_grade:
@@ -360,9 +364,9 @@ async def grade_predictions(
                 patch=patch,
                 grade_key=key or None,
                 stored_key=stored.grade_key if stored is not None else None,
+                test_slots=test_slots,
             )
             pending.append((job, stored))
-        limit = asyncio.Semaphore(workers)
 
         async def one(job: GradeJob, stored: TaskResult | None) -> TaskResult:
             async with limit:
@@ -393,6 +397,9 @@ class GradeJob(TaskJob):
     patch: str | None
     grade_key: str | None = None
     stored_key: str | None = None
+    test_slots: asyncio.Semaphore | None = None
+    """Shared by the jobs of one process: held only while tests run (see
+    :func:`~agentkit.evals.grader.grade_patch`), so the next sandboxes start meanwhile."""
 
     async def execute(self, folder: RunFolder, emit: EventHandler) -> TaskOutcome:
         key = self.grade_key
@@ -430,7 +437,7 @@ class GradeJob(TaskJob):
         emit(TaskProgress(instance_id=task.instance_id, attempt=self.attempt, phase="grading"))
         sandbox = await open_task_runtime(task, self.runtime, run_id=folder.run_id)
         async with sandbox:
-            return await grade_patch(sandbox, task, self.patch)
+            return await grade_patch(sandbox, task, self.patch, test_slot=self.test_slots)
 
 
 @dataclass(frozen=True, kw_only=True)

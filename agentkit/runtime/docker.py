@@ -306,7 +306,9 @@ class DockerRuntime(ShellRuntime):
             await self._check_sandbox()
         try:
             return await asyncio.to_thread(fn, *args)
-        except docker.errors.NotFound:
+        except docker.errors.APIError:
+            # A container killed mid-call fails in many ways (404, a 500 about its file
+            # system); when it is gone, that is what the caller needs to hear.
             await self._check_sandbox()
             raise
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 
-from agentkit.runtime.base import CommandResult, Runtime
+from agentkit.runtime.base import CommandResult, Runtime, SandboxError
 from agentkit.runtime.output import DEFAULT_OUTPUT_LIMIT, RawRun, to_result
 from agentkit.runtime.shell import ShellSession
 
@@ -68,7 +68,11 @@ class ShellRuntime(Runtime):
                 self._restarted = True
             await self._check_sandbox()
             session = self._session = self._new_session()
-            await session.start()
+            try:
+                await session.start()
+            except SandboxError:
+                await self._check_sandbox()  # a sandbox that died meanwhile: say why
+                raise
         if self._restarted:
             before = (SHELL_RESTARTED_NOTE.format(workdir=self.workdir),)
             self._restarted = False
