@@ -11,7 +11,8 @@ Every way a run can end is an :class:`ExitStatus` recorded in the trajectory wit
 Every model call's exact input is recorded (as indices into a de-duplicated message pool), and
 finished steps reach disk as they happen (see :class:`StepLog`), so a crash or Ctrl-C loses nothing.
 That includes the calls history processors make (an ``llm_summary``): they are steps of kind
-``condensation``, made before the turn whose input they shorten.
+``condensation``, made before the turn whose input they shorten
+(see :mod:`agentkit.history_calls`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from agentkit.backend import Backend, BackendError, ContextExceeded
 from agentkit.errors import unexpected_error_message
 from agentkit.history import apply_history, estimate_tokens
+from agentkit.history_calls import RecordedCalls
 from agentkit.prompts import render
 from agentkit.runtime.base import Runtime, SandboxError
 from agentkit.scaffold import ScaffoldConfig
@@ -37,11 +39,9 @@ from agentkit.tools.errors import TruncatedReply
 from agentkit.tools.native import with_call_ids
 from agentkit.tools.submit import SubmitTool
 from agentkit.types import (
-    Completion,
     ExitStatus,
     Message,
     Observation,
-    SamplingParams,
     Step,
     StepTimings,
     Trajectory,
@@ -192,7 +192,13 @@ class Agent:
             state.history,
             state.observations,
             state.caches,
-            _RecordedCalls(self, trajectory, state, log),
+            RecordedCalls(
+                self.backend,
+                self.config.sampling,
+                trajectory,
+                pool=lambda messages: self._pool(trajectory, state, messages, log),
+                record=lambda step: self._record(trajectory, step, log, state),
+            ),
         )
         self._check_context(state, model_input)
         input_ids = self._pool(trajectory, state, model_input, log)
@@ -354,6 +360,9 @@ class Agent:
     ) -> None:
         if step.kind == "action":
             state.actions += 1
+        elif step.kind == "condensation":
+            # The conversation is being rewritten: the last call's size no longer measures it.
+            state.last_prompt_tokens = 0
         trajectory.steps.append(step)
         if log:
             log.add_step(step)
@@ -366,36 +375,3 @@ class Agent:
             trajectory.save(self.trajectory_path)
             if log:
                 log.remove()
-
-
-class _RecordedCalls:
-    """The :class:`~agentkit.history.HistoryContext` of one run: a history processor's model call
-    (a summary) goes to the run's backend and is recorded as a step of kind ``condensation``, with
-    its exact input pooled like every other, its cost counted, and the step log written."""
-
-    def __init__(
-        self, agent: Agent, trajectory: Trajectory, state: _State, log: StepLog | None
-    ) -> None:
-        self.agent, self.trajectory, self.state, self.log = agent, trajectory, state, log
-
-    async def complete(
-        self, messages: list[Message], params: SamplingParams | None = None
-    ) -> Completion:
-        agent, trajectory, state = self.agent, self.trajectory, self.state
-        input_ids = agent._pool(trajectory, state, messages, self.log)
-        began = time.monotonic()
-        completion = await agent.backend.complete(
-            messages, [], params if params is not None else agent.config.sampling
-        )
-        trajectory.cost += completion.cost
-        # The conversation is being rewritten: the last call's size no longer measures it.
-        state.last_prompt_tokens = 0
-        step = Step(
-            index=len(trajectory.steps),
-            kind="condensation",
-            input=input_ids,
-            completion=completion,
-            timings=StepTimings(model_s=time.monotonic() - began),
-        )
-        agent._record(trajectory, step, self.log, state)
-        return completion

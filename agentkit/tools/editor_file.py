@@ -73,7 +73,13 @@ class TextFile:
         counting costs a pass over the file, and only edits need it)."""
         if not self.has_crlf:
             return "\n"
-        return "\r\n" if self.data.count(b"\r\n") * 2 > self.data.count(b"\n") else "\n"
+        # The line index, when a view has built it, already knows how many newlines there are
+        # (none is hidden in a byte-order mark): no second pass over the file to count them.
+        if "_newline_sums" in self.__dict__:
+            newlines = self._newline_sums[-1]
+        else:
+            newlines = self.data.count(b"\n")
+        return "\r\n" if self.data.count(b"\r\n") * 2 > newlines else "\n"
 
     @functools.cached_property
     def _newline_sums(self) -> list[int]:
