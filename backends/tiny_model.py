@@ -7,9 +7,10 @@ corpus, a randomly initialised two-layer Qwen2 causal LM (float32, safetensors) 
 style chat template that renders tools and ``<tool_call>`` blocks, so vLLM's ``hermes`` tool parser
 and ``AutoTokenizer.apply_chat_template(..., tools=...)`` both work with it.
 
-A random model never calls a tool. ``teach_tool_calls=True`` adds a short supervised fine-tune on
-synthetic conversations whose assistant turns call a ``bash`` tool, after which greedy decoding
-reliably emits ``<tool_call>{"name": "bash", "arguments": {...}}</tool_call>``: a cheap, honest way
+A random model never calls a tool. ``teach_tool_calls=True`` adds a short supervised fine-tune
+(``agentkit.training``'s SFT trainer, loss on the assistant replies only) on synthetic
+conversations whose assistant turns call a ``bash`` tool, after which greedy decoding reliably
+emits ``<tool_call>{"name": "bash", "arguments": {...}}</tool_call>``: a cheap, honest way
 to exercise tool-calling paths end to end and to show that training changes behaviour.
 
 Builds are cached: a directory that already holds a complete build with the same parameters (a
@@ -26,9 +27,12 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-BUILD_VERSION = 2
+if TYPE_CHECKING:
+    from agentkit.training.samples import TokenSample
+
+BUILD_VERSION = 3
 """Bump when the build recipe changes so that cached builds are rebuilt."""
 
 MARKER_FILE = "agentkit_tiny_model.json"
@@ -220,11 +224,15 @@ def _build(out: Path, *, seed: int, teach_tool_calls: bool) -> None:
         dtype="float32",
     )
     model = Qwen2ForCausalLM(Qwen2Config(**shape))
-    if teach_tool_calls:
-        _teach_tool_calls(model, tokenizer, seed=seed)
-    model.eval()
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
+    if not teach_tool_calls:
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        return
+    with tempfile.TemporaryDirectory(prefix=".teach-", dir=out.parent) as scratch:
+        base = Path(scratch) / "base"
+        model.save_pretrained(base, safe_serialization=True)
+        tokenizer.save_pretrained(base)
+        _teach_tool_calls(base, tokenizer, out, seed=seed)
 
 
 def _train_tokenizer() -> Any:
@@ -335,40 +343,43 @@ def _ids(encoded: Any) -> list[int]:
     return [int(t) for t in encoded["input_ids"]]
 
 
-def _teach_tool_calls(model: Any, tokenizer: Any, *, seed: int, steps: int = 120) -> None:
-    import torch
+def tool_call_samples(tokenizer: Any, *, count: int = 48, seed: int = 0) -> list[TokenSample]:
+    """Synthetic chats whose every assistant turn calls ``bash``, as training samples: token ids
+    rendered with the chat template and a loss mask on the assistant replies only."""
+    from agentkit.training.samples import TokenSample
 
     rng = random.Random(seed)
-    examples = sorted(
-        (_assistant_mask(tokenizer, _conversation(rng)) for _ in range(48)),
-        key=lambda example: len(example[0]),
+    chats = [_assistant_mask(tokenizer, _conversation(rng)) for _ in range(count)]
+    return [
+        TokenSample(task_id="tiny-tool-calls", trajectory_id=f"synthetic-{seed}-{n}",
+                    source="template", input_ids=ids, loss_mask=mask)
+        for n, (ids, mask) in enumerate(chats)
+    ]  # fmt: skip
+
+
+def _teach_tool_calls(
+    base: Path, tokenizer: Any, out: Path, *, seed: int, steps: int = 120
+) -> None:
+    """Fine-tune the model saved in ``base`` with the SFT trainer and put the result in ``out``."""
+    from agentkit.training.trainer import SFTConfig, train_sft
+
+    config = SFTConfig(
+        model_path=str(base),
+        output_dir=str(base.parent / "sft"),
+        learning_rate=3e-3,
+        max_grad_norm=None,
+        max_steps=steps,
+        micro_batch_size=4,
+        max_length=2048,
+        seed=seed,
+        dtype="float32",
+        device="cpu",
+        plot=False,
     )
-    batch_size = 4
-    # Batches of similar lengths (little padding), visited in a seeded random order.
-    batches = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
-    pad = tokenizer.pad_token_id
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
-    model.train()
-    order: list[int] = []
-    for _ in range(steps):
-        if not order:
-            order = list(range(len(batches)))
-            rng.shuffle(order)
-        batch = batches[order.pop()]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (ids, mask) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            attention[row, : len(ids)] = 1
-            labels[row, : len(ids)] = torch.tensor(
-                [t if m else -100 for t, m in zip(ids, mask, strict=True)]
-            )
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    result = train_sft(tool_call_samples(tokenizer, seed=seed), config, progress=False)
+    for item in result.final_dir.iterdir():
+        if item.is_file():
+            shutil.copy2(item, out / item.name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from agentkit.training.pipeline import SFTDataConfig
 
 app = typer.Typer(
     help="Build, run, evaluate and train software-engineering agents.",
@@ -264,6 +267,179 @@ def serve(
         log_path=str(log) if log else None,
     )
     raise typer.Exit(serve_in_foreground(config))
+
+
+# -- training data ------------------------------------------------------------------------------
+
+RunDirsArgument = Annotated[
+    list[Path], typer.Argument(help="Run folders (OUTPUT/RUN_ID) written by `agentkit run`.")
+]
+ModelOption = Annotated[
+    Path, typer.Option(help="The model's from_pretrained folder (its tokenizer and chat template).")
+]
+KeepOption = Annotated[
+    str,
+    typer.Option(help="'resolved': only attempts whose patch resolved the task; 'graded': any."),
+]
+SelectOption = Annotated[
+    str,
+    typer.Option(
+        "--select",
+        help="Per task: 'best_of_k' (the kept attempt with fewest steps), 'all', or "
+        "'dedupe_patch' (one per distinct patch).",
+    ),
+]
+CompactOption = Annotated[
+    str,
+    typer.Option(
+        help="Attempts that ended by a limit (steps, time, cost, context): 'drop', 'mask' "
+        "(kept as context, nothing trained) or 'keep'."
+    ),
+]
+MaskMalformedOption = Annotated[
+    bool,
+    typer.Option(help="Leave out of the loss the turns whose action was malformed."),
+]
+MaxStepsOption = Annotated[
+    int | None, typer.Option(min=1, help="Leave out attempts with more steps than this.")
+]
+MaxTokensOption = Annotated[
+    int | None, typer.Option(min=1, help="Leave out samples longer than this many tokens.")
+]
+
+
+def _data_config(
+    keep: str,
+    select: str,
+    compact: str,
+    mask_malformed: bool,
+    max_steps: int | None,
+    max_tokens: int | None,
+) -> SFTDataConfig:
+    from pydantic import ValidationError
+
+    from agentkit.training.pipeline import SFTDataConfig
+
+    try:
+        return SFTDataConfig.model_validate(
+            {
+                "rft": {"keep": keep, "policy": select},
+                "data": {
+                    "compact": compact,
+                    "mask_malformed": mask_malformed,
+                    "max_steps": max_steps,
+                    "max_tokens": max_tokens,
+                },
+            }
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
+        )
+        _fail(f"bad option: {problems}")
+        raise AssertionError from exc  # _fail exits
+
+
+@app.command("export")
+def export_(
+    run_dirs: RunDirsArgument,
+    model: ModelOption,
+    output: Annotated[
+        Path,
+        typer.Option(help="Where: NAME.parquet, NAME.jsonl, or a folder (save_to_disk)."),
+    ],
+    format_: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="'hf': token ids, loss masks and provenance as a Hugging Face dataset; 'trl': "
+            "input_ids + assistant_masks for TRL's SFTTrainer; 'conversations': messages + "
+            "tools (the trainer tokenizes; malformed turns are not masked).",
+        ),
+    ] = "hf",
+    keep: KeepOption = "resolved",
+    select: SelectOption = "best_of_k",
+    compact: CompactOption = "drop",
+    mask_malformed: MaskMalformedOption = True,
+    max_steps: MaxStepsOption = None,
+    max_tokens: MaxTokensOption = None,
+) -> None:
+    """Turn run folders into training data: pick attempts (RFT), mask malformed turns, write."""
+    from agentkit.cli.train_cmd import export_command
+    from agentkit.errors import UserFacingError
+
+    if format_ not in ("hf", "trl", "conversations"):
+        _fail(f"Unknown format {format_!r}: use 'hf', 'trl' or 'conversations'.")
+    config = _data_config(keep, select, compact, mask_malformed, max_steps, max_tokens)
+    try:
+        path = export_command(run_dirs, model, output, format_, config)  # type: ignore[arg-type]
+    except UserFacingError as exc:
+        _fail(str(exc))
+    typer.echo(path)
+
+
+train_app = typer.Typer(
+    help="Train a model on finished runs.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("sft")
+def train_sft_(
+    run_dirs: RunDirsArgument,
+    model: ModelOption,
+    output: Annotated[Path, typer.Option(help="Checkpoints, metrics and final/ go here.")],
+    keep: KeepOption = "resolved",
+    select: SelectOption = "best_of_k",
+    compact: CompactOption = "drop",
+    mask_malformed: MaskMalformedOption = True,
+    max_steps: MaxStepsOption = None,
+    max_tokens: MaxTokensOption = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="A YAML/JSON file of trainer settings (SFTConfig fields); the options below "
+            "override it."
+        ),
+    ] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the data.")] = None,
+    train_steps: Annotated[
+        int | None, typer.Option(min=1, help="Exactly this many optimizer steps instead.")
+    ] = None,
+    lora_rank: Annotated[
+        int | None, typer.Option(min=1, help="Train a LoRA adapter of this rank (else full).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run whose checkpoints are in OUTPUT.")
+    ] = False,
+) -> None:
+    """Supervised fine-tuning on the kept attempts of run folders (RFT, masked-action SFT)."""
+    from agentkit.cli.train_cmd import train_sft_command
+    from agentkit.errors import UserFacingError
+
+    data = _data_config(keep, select, compact, mask_malformed, max_steps, max_tokens)
+    overrides = {
+        "learning_rate": learning_rate,
+        "epochs": epochs,
+        "max_steps": train_steps,
+        "lora": {"rank": lora_rank} if lora_rank else None,
+    }
+    try:
+        final = train_sft_command(
+            run_dirs,
+            model,
+            output,
+            data,
+            config_file=config,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+            resume=resume,
+        )
+    except UserFacingError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("Interrupted. Checkpoints are on disk; run the same command with --resume.")
+    typer.echo(final)
 
 
 def _bundled_dataset() -> Path:
