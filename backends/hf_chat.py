@@ -13,10 +13,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
+from agentkit.chat_dicts import template_messages, tool_dicts
 from agentkit.tools.native import RAW_ARGUMENTS_KEY, new_call_id, tool_call_from_json
-from agentkit.types import Message, ToolCall, ToolSpec
+from agentkit.types import ToolCall
+
+__all__ = [
+    "TOOL_CALL_CLOSE",
+    "TOOL_CALL_OPEN",
+    "arguments_json",
+    "parse_tool_call_blocks",
+    "template_messages",
+    "tool_dicts",
+]
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
@@ -25,58 +34,12 @@ _NAME = re.compile(r'"name"\s*:\s*"([^"\\]+)"')
 _ARGUMENTS = re.compile(r'"arguments"\s*:\s*(.*)\}\s*$', re.DOTALL)
 
 
-def tool_dicts(tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    """Tool specs in the OpenAI ``{"type": "function", "function": {...}}`` shape."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            },
-        }
-        for tool in tools
-    ]
-
-
 def arguments_json(call: ToolCall) -> str:
     """A call's arguments as the JSON string an API carries; a malformed original is kept as is."""
     raw = call.arguments.get(RAW_ARGUMENTS_KEY)
     if isinstance(raw, str) and len(call.arguments) == 1:
         return raw
     return json.dumps(call.arguments, ensure_ascii=False)
-
-
-def template_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """Messages as chat-template dicts.
-
-    Arguments stay dicts (templates serialise them with ``tojson``), except a malformed argument
-    string, which is passed through as the string the model wrote.
-    """
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        item: dict[str, Any] = {"role": message.role, "content": message.content}
-        if message.tool_calls:
-            item["tool_calls"] = [
-                {
-                    "type": "function",
-                    "id": call.id,
-                    "function": {"name": call.name, "arguments": _template_arguments(call)},
-                }
-                for call in message.tool_calls
-            ]
-        if message.tool_call_id is not None:
-            item["tool_call_id"] = message.tool_call_id
-        out.append(item)
-    return out
-
-
-def _template_arguments(call: ToolCall) -> dict[str, Any] | str:
-    raw = call.arguments.get(RAW_ARGUMENTS_KEY)
-    if isinstance(raw, str) and len(call.arguments) == 1:
-        return raw
-    return call.arguments
 
 
 def parse_tool_call_blocks(text: str) -> tuple[str, list[ToolCall]]:

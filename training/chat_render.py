@@ -8,9 +8,8 @@ end-of-turn token (the model must learn to stop) but not the glue a template wri
 (``"\\n"`` after ``<|im_end|>``), which the model never generates: it reappears as prompt in the
 next step.
 
-Messages become the dicts Hugging Face chat templates expect (OpenAI-style ``tool_calls`` whose
-``arguments`` are dicts, since templates serialise them with ``tojson``; ``tool`` messages with
-their ``tool_call_id``) and tool specs the OpenAI function format.
+Messages and tool specs become template dicts through :mod:`agentkit.chat_dicts`, the same
+conversion the transformers backend renders with, so both paths see identical dicts.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 
-from agentkit.tools.native import RAW_ARGUMENTS_KEY
-from agentkit.types import Completion, Message, ToolCall, ToolSpec
+from agentkit.chat_dicts import template_messages, tool_dicts
+from agentkit.types import Completion, Message, ToolSpec
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -60,50 +59,6 @@ class RenderedStep:
     completion_ids: list[int]
 
 
-def template_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
-    """Tool specs in the OpenAI ``{"type": "function", "function": {...}}`` format that chat
-    templates (and OpenAI-compatible servers) read."""
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description,
-                "parameters": tool.parameters,
-            },
-        }
-        for tool in tools
-    ]
-
-
-def template_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """Messages as chat-template dicts; a malformed argument string stays the string the model
-    wrote, so the template renders the turn as it was generated."""
-    out: list[dict[str, Any]] = []
-    for message in messages:
-        item: dict[str, Any] = {"role": message.role, "content": message.content}
-        if message.tool_calls:
-            item["tool_calls"] = [
-                {
-                    "type": "function",
-                    "id": call.id,
-                    "function": {"name": call.name, "arguments": _arguments(call)},
-                }
-                for call in message.tool_calls
-            ]
-        if message.tool_call_id is not None:
-            item["tool_call_id"] = message.tool_call_id
-        out.append(item)
-    return out
-
-
-def _arguments(call: ToolCall) -> dict[str, Any] | str:
-    raw = call.arguments.get(RAW_ARGUMENTS_KEY)
-    if isinstance(raw, str) and len(call.arguments) == 1:
-        return raw
-    return call.arguments
-
-
 def reply_message(completion: Completion) -> Message:
     """The assistant turn a reply becomes in the history: its text and its native tool calls
     (text call formats carry no tool calls, so this is their history message too)."""
@@ -136,7 +91,7 @@ def render_ids(
             "set tokenizer.chat_template, or collect trajectories with a backend that records "
             "token ids (openai backend with request_token_ids: true, or the hf backend)."
         )
-    specs: list[Any] = template_tools(tools)  # the stubs' list type is invariant
+    specs: list[Any] = tool_dicts(tools)  # the stubs' list type is invariant
     try:
         encoded: Any = tokenizer.apply_chat_template(
             template_messages(messages),

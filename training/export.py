@@ -167,14 +167,15 @@ def conversation_record(trajectory: Trajectory) -> dict[str, Any]:
     """``{"messages": [...], "tools": [...]}``: the last action step's exact model input plus its
     reply, as chat-template dicts (tool-call ``arguments`` are dicts), and the tool specs in the
     OpenAI function format. See the module docstring for what this form cannot express."""
-    from agentkit.training.chat_render import reply_message, template_messages, template_tools
+    from agentkit.chat_dicts import template_messages, tool_dicts
+    from agentkit.training.chat_render import reply_message
 
     actions = [step for step in trajectory.steps if step.kind == "action"]
     if not actions:
         raise ValueError(f"trajectory of {trajectory.task_id} has no action step to export")
     last = actions[-1]
     messages = [*trajectory.model_input(last), reply_message(last.completion)]
-    return {"messages": template_messages(messages), "tools": template_tools(trajectory.tools)}
+    return {"messages": template_messages(messages), "tools": tool_dicts(trajectory.tools)}
 
 
 def save_conversations(trajectories: Iterable[Trajectory], path: str | Path) -> Path:
