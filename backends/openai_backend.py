@@ -120,7 +120,8 @@ class OpenAIBackend:
                 sleep=self._sleep,
             )
         except openai.APIStatusError as exc:
-            raise self._status_error(exc) from exc
+            served = await self._served_models() if exc.status_code == 404 else []
+            raise self._status_error(exc, served) from exc
         except openai.OpenAIError as exc:
             raise BackendError(f"The request to {self.base_url} failed: {exc}") from exc
         return self.parse_response(response)
@@ -241,20 +242,35 @@ class OpenAIBackend:
             )
         return f"The request to {self.base_url} failed {tries}: {exc}"
 
-    def _status_error(self, exc: Any) -> BackendError:
-        """A non-retryable HTTP error: a context overflow, or a request the server refuses."""
+    def _status_error(self, exc: Any, served: list[str] | None = None) -> BackendError:
+        """A non-retryable HTTP error: a context overflow, or a request the server refuses.
+        ``served``: the model names the server lists, for a 404 (usually a wrong name)."""
         detail = _server_message(exc)
         if _is_context_error(exc, detail):
             return ContextExceeded(detail)
+        wrong_name = f"check the model name ({self.config.model!r}) and base_url"
+        if served:
+            wrong_name = (
+                f"the server serves {', '.join(repr(name) for name in served)}, "
+                f"not {self.config.model!r}"
+            )
         hint = {
             401: f"check the API key in ${self.config.api_key_env}",
             403: f"check the API key in ${self.config.api_key_env} and its permissions",
-            404: f"check the model name ({self.config.model!r}) and base_url",
+            404: wrong_name,
         }.get(exc.status_code, "check the model name and the request's parameters")
         return BackendError(
             f"The server at {self.base_url} refused the request with HTTP {exc.status_code}: "
             f"{detail} ({hint})."
         )
+
+    async def _served_models(self) -> list[str]:
+        """The names ``GET /models`` lists; empty when the server does not answer it."""
+        try:
+            page = await self._get_client().models.list(timeout=10.0)
+            return sorted(model.id for model in page.data)
+        except Exception:  # noqa: BLE001 - only a hint for an error already being raised
+            return []
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -365,6 +365,7 @@ def serve_in_foreground(config: VLLMConfig) -> int:
     try:
         server.start_sync()
         print(f"Ready: base_url={server.base_url} model={server.model_name} log={server.log_path}")
+        print(f"Use it with: --backend openai:{server.model_name}@{server.base_url}")
         print("Press Ctrl-C to stop.", flush=True)
         while server.running:
             time.sleep(1.0)

@@ -84,13 +84,16 @@ def error_body(message: str, status: int) -> dict[str, Any]:
 
 
 class StubOpenAIServer:
-    """Serves ``POST /v1/chat/completions``: queued replies first, then ``default``.
+    """Serves ``POST /v1/chat/completions``: queued replies first, then ``default``; and
+    ``GET /v1/models`` (:attr:`served_models`).
 
     Every request's JSON body lands in :attr:`requests` and its headers in :attr:`headers`.
     """
 
     def __init__(self, default: StubReply | None = None) -> None:
         self.default = default or StubReply(chat_reply())
+        self.served_models: list[str] = ["stub-model"]
+        """What ``GET /v1/models`` lists."""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._queue: deque[StubReply] = deque()
@@ -123,6 +126,7 @@ class StubOpenAIServer:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -130,6 +134,13 @@ class StubOpenAIServer:
         server = site._server
         assert server is not None and server.sockets  # type: ignore[attr-defined]
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "stub"}
+            for name in self.served_models
+        ]
+        return web.json_response({"object": "list", "data": data})
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append(await request.json())

@@ -229,9 +229,18 @@ async def test_a_refused_request_is_not_retried_and_says_what_to_check(stub):
             await backend.complete(HELLO, [])
     assert not isinstance(caught.value, ContextExceeded)
     assert len(stub.requests) == 1
-    assert "HTTP 404: The model `m` does not exist. (check the model name ('m')" in str(
-        caught.value
+    assert (
+        "HTTP 404: The model `m` does not exist. (the server serves 'stub-model', not 'm')"
+        in str(caught.value)
     )
+
+
+async def test_a_wrong_model_name_without_a_model_list_says_what_to_check(stub):
+    stub.served_models = []
+    stub.enqueue(StubReply(error_body("The model `m` does not exist.", 404), status=404))
+    async with backend_for(stub.url) as backend:
+        with pytest.raises(BackendError, match=r"check the model name \('m'\) and base_url"):
+            await backend.complete(HELLO, [])
 
 
 @pytest.mark.parametrize(

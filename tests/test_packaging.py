@@ -63,3 +63,14 @@ def test_every_package_in_the_tree_is_listed():
             relative = init.parent.relative_to(ROOT / root)
             found.add(".".join([name, *relative.parts]))
     assert found == set(PACKAGES)
+
+
+def test_version_option_prints_the_project_version() -> None:
+    from typer.testing import CliRunner
+
+    from agentkit.cli import app
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"agentkit {project['project']['version']}\n"

@@ -24,6 +24,26 @@ app = typer.Typer(
 
 DEFAULT_EXAMPLES_DIR = Path.home() / ".cache" / "agentkit" / "examples"
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from agentkit import __version__
+
+        typer.echo(f"agentkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Build, run, evaluate and train software-engineering agents."""
+
 # -- options shared by `run` and `eval` ----------------------------------------------------------
 
 DatasetOption = Annotated[
@@ -252,14 +272,19 @@ def serve(
         str | None, typer.Option(help="Interpreter that has vLLM (default: .venv-vllm's).")
     ] = None,
     log: Annotated[Path | None, typer.Option(help="Server log file.")] = None,
+    served_model_name: Annotated[
+        str | None,
+        typer.Option(help="The model name clients send (default: the folder's name)."),
+    ] = None,
 ) -> None:
     """Serve a local model with vLLM's OpenAI-compatible server until Ctrl-C.
 
-    Point runs at it from another shell with --backend openai:MODEL@URL."""
+    Point runs at it from another shell with the --backend line it prints."""
     from agentkit.backends.vllm_server import VLLMConfig, serve_in_foreground
 
     config = VLLMConfig(
         model_path=str(model_dir),
+        served_model_name=served_model_name or model_dir.resolve().name,
         port=port,
         host=host,
         max_model_len=max_model_len,
