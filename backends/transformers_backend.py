@@ -59,6 +59,11 @@ class TransformersBackend:
 
     # -- loading ----------------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Load the model before the first call (in a thread), so that a run whose model cannot
+        load stops once, with the reason, instead of failing every task."""
+        await asyncio.to_thread(self.load)
+
     def load(self) -> None:
         """Load tokenizer and model now (otherwise the first call does)."""
         if self._model is not None:

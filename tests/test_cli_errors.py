@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,3 +181,39 @@ def test_a_grader_that_raises_fails_its_task_only_and_keeps_the_traceback(
     assert "unexpected KeyError: 'no such field'" in " ".join(result.output.split())
     report = json.loads((out / "report.json").read_text())
     assert report["error_ids"] == [first] and report["resolved_ids"] == [second]
+
+
+@pytest.mark.parametrize(
+    "args, module, extra",
+    [
+        (
+            ["run", "--backend", "hf:{model}", "--runtime", "local", "--slice", "0:1"],
+            "torch",
+            "train",
+        ),
+        (
+            ["export", "{model}", "--model", "{model}", "--output", "x.parquet"],
+            "transformers",
+            "train",
+        ),
+    ],
+)
+def test_a_missing_optional_dependency_names_the_extra_in_one_line(
+    tmp_path: Path, args: list[str], module: str, extra: str
+) -> None:
+    """The module is made unimportable by a stand-in package earlier on the path (the extras
+    are installed here, so their absence can only be simulated)."""
+    blocker = tmp_path / "blocked" / module
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        f"raise ModuleNotFoundError(\"No module named '{module}'\", name='{module}')\n"
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "blocked")}
+    command = [sys.executable, "-m", "agentkit.cli", *(a.format(model=model) for a in args)]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    text = " ".join(done.stderr.split())
+    assert f"needs '{module}'" in text and f"agentkit[{extra}]" in text, done.stderr

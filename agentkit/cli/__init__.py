@@ -44,6 +44,7 @@ def _main(
 ) -> None:
     """Build, run, evaluate and train software-engineering agents."""
 
+
 # -- options shared by `run` and `eval` ----------------------------------------------------------
 
 DatasetOption = Annotated[
@@ -474,15 +475,28 @@ def _bundled_dataset() -> Path:
 
 
 def _fail(message: str) -> None:
+    _print_error(message)
+    raise typer.Exit(2)
+
+
+def _print_error(message: str) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
-    raise typer.Exit(2)
 
 
 def main() -> None:
-    app()
+    from agentkit.errors import missing_extra_message
+
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        _print_error(message)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

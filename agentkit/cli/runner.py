@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
-from agentkit.backend import Backend
+from agentkit.backend import Backend, BackendError
 from agentkit.cli.progress import RunProgress
 from agentkit.errors import UserFacingError
 from agentkit.evals.run_folder import TaskResult
@@ -139,7 +139,10 @@ class _Backends:
         start = getattr(self.shared, "start", None)
         if start is not None:
             with console.status(f"Starting the {self.config.type} backend"):
-                await start()
+                try:
+                    await start()
+                except BackendError as exc:
+                    raise UserFacingError(str(exc)) from exc
 
     def for_task(self, task: Task) -> Backend:
         from agentkit.backends.registry import build_backend
