@@ -155,13 +155,53 @@ def parse_scaffold_config(data: Any) -> BaseScaffoldConfig:
         raise ScaffoldConfigError(describe_problems(exc, model)) from None
 
 
-def load_scaffold_config(path: str | Path) -> BaseScaffoldConfig:
-    """A scaffold config of any type from a YAML file."""
-    data = read_yaml(path, ScaffoldConfigError, "scaffold file")
+def load_scaffold_config(
+    path: str | Path, *, named_bases: Mapping[str, Path] | None = None
+) -> BaseScaffoldConfig:
+    """A scaffold config of any type from a YAML file.
+
+    A file may start from another with ``extends: BASE`` and hold only what it changes: BASE is
+    one of ``named_bases`` (the bundled scaffolds' names, when loaded through
+    :func:`agentkit.scaffolds.load_scaffold`) or a path relative to the file. Mappings merge key
+    by key, at any depth; any other value (a list, a string) replaces the base's."""
+    data = _scaffold_data(Path(path), named_bases or {}, ())
     try:
         return parse_scaffold_config(data)
     except ScaffoldConfigError as exc:
         raise ScaffoldConfigError(f"{path} is not a valid scaffold: {exc}.") from None
+
+
+def _scaffold_data(path: Path, named: Mapping[str, Path], seen: tuple[Path, ...]) -> Any:
+    data = read_yaml(path, ScaffoldConfigError, "scaffold file")
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base = data.pop("extends")
+    if not isinstance(base, str):
+        raise ScaffoldConfigError(f"{path}: extends: a scaffold name or a file path, not {base!r}")
+    base_path = named[base] if base in named else (path.parent / base)
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve(), base_path.resolve()))
+        raise ScaffoldConfigError(f"{path}: extends goes round in a circle: {chain}")
+    if not base_path.exists():
+        known = ", ".join(sorted(named)) or "none"
+        raise ScaffoldConfigError(
+            f"{path}: extends: {base!r} is neither a bundled scaffold ({known}) nor a file "
+            f"(looked for {base_path})"
+        )
+    base_data = _scaffold_data(base_path, named, (*seen, path.resolve()))
+    if not isinstance(base_data, dict):
+        raise ScaffoldConfigError(f"{base_path} is not a mapping of scaffold fields")
+    return _merged(base_data, data)
+
+
+def _merged(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 ScaffoldSpec = Annotated[SerializeAsAny[BaseScaffoldConfig], BeforeValidator(parse_scaffold_config)]

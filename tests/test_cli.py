@@ -227,3 +227,22 @@ def test_no_docker_engine_says_so_and_how_to_go_on(dataset, tmp_path, monkeypatc
     text = " ".join(result.output.split())
     assert result.exit_code == 2
     assert "no Docker engine answers" in text and "--runtime local" in text
+
+
+def test_limits_and_sampling_from_the_command_line_are_recorded(dataset, tmp_path):
+    task_id = first_task(dataset)
+    replies = tmp_path / "replies.yaml"
+    replies.write_text('- "Look.\\n```bash\\nls\\n```"\n' * 3)
+    result = runner.invoke(
+        app,
+        ["run", "--dataset", str(dataset), "--task", task_id, "--runtime", "local",
+         "--backend", f"scripted:{replies}", "--output", str(tmp_path / "runs"),
+         "--max-steps", "2", "--temperature", "0.5", "--seed", "7", "--max-cost", "0.25"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    trajectory = Trajectory.load(tmp_path / "runs" / "mini__scripted" / task_id / "trajectory.json")
+    assert trajectory.exit_status == "step_limit" and len(trajectory.steps) == 2
+    assert trajectory.scaffold["limits"]["max_steps"] == 2
+    assert trajectory.scaffold["limits"]["max_cost"] == 0.25
+    assert trajectory.scaffold["sampling"]["temperature"] == 0.5
+    assert trajectory.scaffold["sampling"]["seed"] == 7

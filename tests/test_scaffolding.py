@@ -427,3 +427,40 @@ def test_the_scaffold_doc_mentions_every_scaffold_field():
     for field in ScaffoldConfig.model_fields:
         assert f"`{field}`" in doc, field
     assert textwrap.dedent("type: tool_loop") in doc
+
+
+def test_a_file_extending_a_bundled_scaffold_holds_only_its_changes(tmp_path):
+    from agentkit.scaffolds import load_scaffold
+
+    short = tmp_path / "short.yaml"
+    short.write_text("extends: mini\nname: short\nlimits:\n  max_steps: 2\n")
+    config = load_scaffold(str(short))
+    mini = load_scaffold("mini")
+    assert isinstance(config, ScaffoldConfig) and isinstance(mini, ScaffoldConfig)
+    assert config.name == "short" and config.limits.max_steps == 2
+    # Mappings merge key by key: the other limits and everything else are mini's.
+    assert config.limits.max_cost == mini.limits.max_cost
+    assert config.system_template == mini.system_template and config.tools == mini.tools
+    # A chain of files, relative to each other.
+    (tmp_path / "shorter.yaml").write_text("extends: short.yaml\nlimits:\n  max_cost: 0.5\n")
+    chained = load_scaffold(str(tmp_path / "shorter.yaml"))
+    assert isinstance(chained, ScaffoldConfig)
+    assert (chained.name, chained.limits.max_steps, chained.limits.max_cost) == ("short", 2, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("extends: nope\n", "neither a bundled scaffold"),
+        ("extends: self.yaml\n", "round in a circle"),
+        ("extends: [mini]\n", "a scaffold name or a file path"),
+        ("extends: mini\nlimits:\n  max_stepz: 2\n", "max_stepz"),
+    ],
+)
+def test_extends_errors_are_clear(tmp_path, text, message):
+    from agentkit.scaffolds import load_scaffold
+
+    path = tmp_path / "self.yaml"
+    path.write_text(text)
+    with pytest.raises(ScaffoldConfigError, match=message):
+        load_scaffold(str(path))

@@ -120,6 +120,23 @@ def run(
     ] = 1,
     executor: ExecutorOption = "local",
     ray_address: RayAddressOption = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Steps per run (overrides the scaffold's limit).")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option(min=0, help="Dollars per run (overrides the scaffold's).")
+    ] = None,
+    max_time: Annotated[
+        float | None,
+        typer.Option(min=1, help="Wall-clock seconds per run (overrides the scaffold's)."),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(min=0, help="Sampling temperature (overrides the scaffold's).")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Sampling seed (attempt k uses seed + k); overrides the scaffold's."),
+    ] = None,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox, and grade the results.
 
@@ -145,6 +162,11 @@ def run(
         attempts=attempts,
         executor=where,
         ray_address=ray_address,
+        max_steps=max_steps,
+        max_cost=max_cost,
+        max_time_s=max_time,
+        temperature=temperature,
+        seed=seed,
     )
     try:
         results = asyncio.run(run_tasks(settings))

@@ -19,7 +19,7 @@ from agentkit.backend import Backend, BackendError
 from agentkit.cli.progress import RunProgress
 from agentkit.errors import UserFacingError
 from agentkit.evals.run_folder import TaskResult
-from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfig
+from agentkit.scaffold import BaseScaffoldConfig, Limits, ScaffoldConfig
 from agentkit.tasks import Task
 from agentkit.tools import Tool
 
@@ -45,6 +45,35 @@ class RunSettings(BaseModel):
     attempts: int = Field(default=1, ge=1)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+    max_cost: float | None = Field(default=None, ge=0)
+    max_time_s: float | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0)
+    seed: int | None = None
+
+    def apply_overrides(self, config: BaseScaffoldConfig) -> BaseScaffoldConfig:
+        """The scaffold with the limits and sampling settings given on the command line (they
+        are part of the scaffold config, so every trajectory records them)."""
+        limits = {
+            "max_steps": self.max_steps,
+            "max_cost": self.max_cost,
+            "max_wall_time_s": self.max_time_s,
+        }
+        limits = {key: value for key, value in limits.items() if value is not None}
+        sampling = {"temperature": self.temperature, "seed": self.seed}
+        sampling = {key: value for key, value in sampling.items() if value is not None}
+        update: dict[str, object] = {}
+        if sampling:
+            update["sampling"] = config.sampling.model_copy(update=sampling)
+        if limits:
+            current = getattr(config, "limits", None)
+            if not isinstance(current, Limits):
+                raise UserFacingError(
+                    f"--max-steps, --max-cost and --max-time set a tool loop's limits; the "
+                    f"scaffold {config.name!r} is of type {config.type!r}, which has none"
+                )
+            update["limits"] = current.model_copy(update=limits)
+        return config.model_copy(update=update) if update else config
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
@@ -55,7 +84,7 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
 
     console = console or Console()
     tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
-    config = load_scaffold(settings.scaffold)
+    config = settings.apply_overrides(load_scaffold(settings.scaffold))
     tools = _tools(config)
     backend_config = parse_backend_spec(settings.backend)
     executor = make_executor(settings.executor, settings.ray_address)
