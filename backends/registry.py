@@ -271,8 +271,15 @@ class VLLMBackend:
     def __init__(self, config: VLLMConfig) -> None:
         self.config = config
         self._server: VLLMServer | None = None
+        self._starting: VLLMServer | None = None
         self._client: OpenAIBackend | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server's log, once a start began (for progress messages while it starts)."""
+        server = self._server or self._starting
+        return server.log_path if server is not None else None
 
     async def start(self) -> OpenAIBackend:
         """Start the server (once; concurrent callers wait for the same start-up)."""
@@ -280,7 +287,7 @@ class VLLMBackend:
             if self._client is None:
                 from agentkit.backends.vllm_server import VLLMServer
 
-                server = VLLMServer(self.config)
+                server = self._starting = VLLMServer(self.config)
                 await server.start()
                 self._server = server
                 self._client = OpenAIBackend(

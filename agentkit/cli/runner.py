@@ -6,8 +6,10 @@ module only wires the parts together and prints.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -166,12 +168,27 @@ class _Backends:
         """Bring a shared backend up before the first task (a local server takes a minute), so
         that a backend that cannot start stops the run with its own message, once."""
         start = getattr(self.shared, "start", None)
-        if start is not None:
-            with console.status(f"Starting the {self.config.type} backend"):
-                try:
-                    await start()
-                except BackendError as exc:
-                    raise UserFacingError(str(exc)) from exc
+        if start is None:
+            return
+        what = f"Starting the {self.config.type} backend"
+        with console.status(what) as status:
+            starting = asyncio.ensure_future(start())
+            began = time.monotonic()
+            try:
+                while not starting.done():
+                    # A local server takes a minute or more: say how long so far, and where its
+                    # log is.
+                    log = getattr(self.shared, "log_path", None)
+                    where = f"; log: {log}" if log else ""
+                    status.update(f"{what} ({time.monotonic() - began:.0f} s{where})")
+                    await asyncio.wait([starting], timeout=1.0)
+            finally:
+                starting.cancel()  # a no-op once done; stops the start on Ctrl-C
+            try:
+                starting.result()
+            except BackendError as exc:
+                raise UserFacingError(str(exc)) from exc
+        console.print(f"{what}: ready after {time.monotonic() - began:.0f} s")
 
     def for_task(self, task: Task) -> Backend:
         from agentkit.backends.registry import build_backend
