@@ -216,7 +216,12 @@ class Agent:
                 completion.usage.prompt_tokens + completion.usage.completion_tokens
             )
 
-        step = Step(index=len(trajectory.steps), input=input_ids, completion=completion)
+        step = Step(
+            index=len(trajectory.steps),
+            input=input_ids,
+            completion=completion,
+            policy_version=completion.policy_version,
+        )
         state.history.append(self.format.assistant_message(completion))
         try:
             action = self.format.parse(completion, self.tools)

@@ -49,6 +49,7 @@ class RecordedCalls:
             input=input_ids,
             completion=completion,
             timings=StepTimings(model_s=time.monotonic() - began),
+            policy_version=completion.policy_version,
         )
         self.record(step)
         return completion

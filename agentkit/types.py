@@ -86,6 +86,10 @@ class Completion(_Model):
     prompt_token_ids: list[int] | None = None
     completion_token_ids: list[int] | None = None
     logprobs: list[float] | None = None
+    policy_version: int | None = None
+    """The weights version that sampled this reply, set by a backend that knows it (an RL
+    rollout backend in front of a policy server whose weights change during training); the
+    agent copies it onto :attr:`Step.policy_version` so training can bound staleness."""
 
 
 class SamplingParams(_Model):
