@@ -1,0 +1,85 @@
+"""Training changes behaviour, end to end: gold trajectories from the harness, SFT of the plain
+tiny model with agentkit's trainer, and both models served by real vLLM servers and run by
+``agentkit run`` on held-out tasks. The tests run the code of ``benchmarks/learning_check.py``
+(loaded from its path: benchmarks are scripts, not a package) with the script's own defaults, so
+what the script prints is what is checked here; the check runs once for the module.
+
+What is asserted is what every run so far has shown: the loss collapses; the untrained model
+never opens a tool call (it writes newlines); the fine-tuned one opens its first reply on unseen
+tasks with the trained ``<tool_call>`` and opens calls in a good share of its turns. Whether
+those calls are *well formed* is a stronger claim that this model and data do not support (the
+first gold reply of each task is a whole patch, which the two-layer model garbles on a task it
+has not seen; see the script's docstring), so it is kept as an expected failure that reports an
+unexpected pass the day it holds."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_check.py"
+BAD_EXITS = {"error", "backend_error", "runtime_error"}
+"""Exits that are not the model's doing: any of them means the pipeline, not the model, failed."""
+
+
+def load_learning_check() -> ModuleType:
+    """The benchmark script as a module. It is registered in ``sys.modules`` before it runs,
+    because pydantic resolves the (postponed) annotations of its models through it."""
+    name = "agentkit_bench_learning_check"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@pytest.fixture(scope="module")
+def learning_check(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One full run of the check (about five minutes on two cores); its table is printed, so
+    ``pytest -s`` or a failure shows it."""
+    check = load_learning_check()
+    settings = check.CheckSettings(output=tmp_path_factory.mktemp("learning-check"))
+    result = check.run_check(settings)
+    print(check.render(result, settings))
+    return result
+
+
+def test_sft_on_gold_runs_teaches_the_opening_of_a_tool_call(learning_check: Any) -> None:
+    result = learning_check
+    assert result.held_out_ids and not set(result.held_out_ids) & set(result.train_ids)
+    assert result.loss_plot.is_file() and (result.checkpoint / "config.json").is_file()
+    assert result.losses[-1] < 0.05 and result.losses[-1] < result.losses[0] / 50, result.losses
+
+    before, after = result.before, result.after
+    for model in (before, after):
+        assert model.steps >= model.attempts, model  # every attempt took at least one turn
+        assert not BAD_EXITS & set(model.exit_statuses), model
+    assert before.well_formed == 0 and before.opened_call == 0, before
+    assert after.first_turn_calls >= after.attempts / 2, after
+    assert after.opened_call_rate >= 0.3, after
+    assert after.well_formed_rate >= before.well_formed_rate, after
+
+
+@pytest.mark.xfail(
+    reason="the plain two-layer model garbles the patch it must write in its first reply on an "
+    "unseen task, and its later turns are noise: well-formed rates of 0.0-0.1 so far",
+    strict=False,
+)
+def test_the_fine_tuned_model_mostly_acts_with_well_formed_calls(learning_check: Any) -> None:
+    before, after = learning_check.before, learning_check.after
+    assert after.well_formed_rate >= 0.5, after
+    assert after.well_formed_rate >= before.well_formed_rate + 0.3, (before, after)
