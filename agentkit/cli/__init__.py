@@ -144,6 +144,7 @@ def run(
     the same command again resumes where it stopped."""
     from agentkit.cli.runner import RunSettings, run_tasks
     from agentkit.errors import UserFacingError
+    from agentkit.runtime.spawned import reaping_children
 
     kind = _runtime_kind(runtime)
     where = _executor_kind(executor, ray_address)
@@ -169,7 +170,7 @@ def run(
         seed=seed,
     )
     try:
-        results = asyncio.run(run_tasks(settings))
+        results = asyncio.run(reaping_children(run_tasks(settings)))
     except KeyboardInterrupt:
         _fail("Interrupted. Finished tasks and steps are on disk; run the same command to resume.")
     except UserFacingError as exc:
@@ -206,6 +207,7 @@ def eval_(
     Reports have SWE-bench's format; running the same command again grades only what changed."""
     from agentkit.cli.evaluate import EvalSettings, evaluate
     from agentkit.errors import UserFacingError
+    from agentkit.runtime.spawned import reaping_children
 
     kind = _runtime_kind(runtime)
     where = _executor_kind(executor, ray_address)
@@ -224,7 +226,7 @@ def eval_(
         ray_address=ray_address,
     )
     try:
-        results = asyncio.run(evaluate(settings))
+        results = asyncio.run(reaping_children(evaluate(settings)))
     except KeyboardInterrupt:
         _fail("Interrupted. Finished grades are on disk; run the same command to resume.")
     except UserFacingError as exc:

@@ -26,6 +26,7 @@ from agentkit.runtime.output import DEFAULT_OUTPUT_LIMIT, RawRun
 from agentkit.runtime.process import GROUP_SIGNAL_SCRIPT, STATELESS_WRAPPER, run_oneshot
 from agentkit.runtime.shell import NONINTERACTIVE_ENV, SHELL_FLAGS, ShellSession
 from agentkit.runtime.shell_runtime import ShellRuntime
+from agentkit.runtime.spawned import spawn
 
 MEMORY_KILL_NOTE = (
     "[exit code 137: the process was killed with SIGKILL; in this sandbox that usually means it "
@@ -245,7 +246,7 @@ class DockerRuntime(ShellRuntime):
         """Signal a process group inside the container (one short ``docker exec``)."""
         if self.container_id is None:
             return
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn(
             "docker",
             "exec",
             self.container_id,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from agentkit.runtime.child import reset_signals, signals_need_reset
 from agentkit.runtime.output import OutputBuffer, RawRun
 from agentkit.runtime.shell import SYNTAX_CHECK
+from agentkit.runtime.spawned import spawn
 
 GROUP_SIGNAL_SCRIPT = r"""sig=$1 pg=$2 spare=$3
 pidfile=
@@ -110,7 +111,7 @@ async def run_oneshot(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,

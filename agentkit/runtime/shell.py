@@ -59,6 +59,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from agentkit.runtime.base import SandboxError
 from agentkit.runtime.child import child_setup
 from agentkit.runtime.output import OutputBuffer, RawRun
+from agentkit.runtime.spawned import spawn
 
 NONINTERACTIVE_ENV: dict[str, str] = {
     "PAGER": "cat",
@@ -182,7 +183,7 @@ class ShellSession:
         if self.alive:
             return
         try:
-            self._proc = await asyncio.create_subprocess_exec(
+            self._proc = await spawn(
                 *self.argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -333,6 +334,8 @@ class ShellSession:
 
     async def close(self) -> None:
         """Stop the shell: close its stdin (bash exits), then kill what is left."""
+        if self._tasks:  # a signal sent for a cancelled command: let it finish first
+            await asyncio.wait(set(self._tasks), timeout=5.0)
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
             return
