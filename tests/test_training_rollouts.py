@@ -172,3 +172,68 @@ def test_a_group_from_the_real_server(
         assert sample.source == "recorded" and sample.policy_version == 3
         assert sample.input_ids == completion.prompt_token_ids + completion.completion_token_ids
         assert sample.logprobs is not None
+
+
+class _RecordingServer:
+    """A stand-in OpenAI-compatible server in a thread that records each request's ``model`` (a
+    fake, the subject of the test: what matters is which name the policy backend requests)."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        models: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                models.append(request["model"])
+                body = json.dumps({
+                    "id": "x", "object": "chat.completion", "created": 1,
+                    "model": request["model"], "prompt_token_ids": [1, 2],
+                    "choices": [{
+                        "index": 0, "finish_reason": "stop", "token_ids": [7],
+                        "message": {"role": "assistant", "content": "ok"},
+                        "logprobs": {"content": [{"token": "ok", "logprob": -0.5, "top_logprobs": []}]},
+                    }],
+                    "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.models = models
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_each_request_names_the_model_the_endpoint_serves_now() -> None:
+    """A LoRA sync serves version N under a new name: the driver sets ``endpoint.model`` and
+    every later request must ask for that name, stamped with that version."""
+    from agentkit.types import Message
+
+    server = _RecordingServer()
+    endpoint = PolicyEndpoint(base_url=server.base_url, model="base")
+    policy = PolicyBackend(endpoint)
+    messages = [Message(role="user", content="hi")]
+    try:
+        first = await policy.complete(messages, [])
+        endpoint.version, endpoint.model = 1, "policy-v1"
+        second = await policy.complete(messages, [])
+    finally:
+        await policy.aclose()
+        server.close()
+    assert server.models == ["base", "policy-v1"]
+    assert (first.policy_version, second.policy_version) == (0, 1)
+    assert second.completion_token_ids == [7] and second.logprobs == [-0.5]

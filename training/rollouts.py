@@ -68,8 +68,9 @@ class TruncatedSamplingError(UserFacingError, BackendError):
 class PolicyEndpoint(BaseModel):
     """Where the policy is served and which weights it serves now.
 
-    ``version`` is mutable on purpose: the training driver bumps it after each weight sync, and
-    :class:`PolicyBackend` reads it at every call."""
+    ``version`` and ``model`` are mutable on purpose: the training driver bumps the version
+    after each weight sync (and, with LoRA, sets the adapter's new served name), and
+    :class:`PolicyBackend` reads both at every call."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -148,8 +149,15 @@ class PolicyBackend:
     ) -> Completion:
         if not self.allow_truncated_sampling:
             check_sampling(params)
-        version = self.endpoint.version
-        completion = await self._backend.complete(messages, tools, params)
+        # Read together, before any await: a LoRA sync serves each version under a new name, so
+        # the name requested and the version stamped must come from the same moment.
+        version, model = self.endpoint.version, self.endpoint.model
+        backend = self._backend
+        if isinstance(backend, OpenAIBackend) and backend.config.model != model:
+            # The request is built from the config before the backend's first await, so a
+            # concurrent call that swaps it again cannot change this request's model.
+            backend.config = backend.config.model_copy(update={"model": model})
+        completion = await backend.complete(messages, tools, params)
         return completion.model_copy(update={"policy_version": version})
 
     def describe(self) -> dict[str, Any]:
