@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentkit.backend import Backend, BackendError, ContextExceeded
+from agentkit.backend import (
+    Backend,
+    BackendError,
+    ContextExceeded,
+    warn_if_cost_limit_never_triggers,
+)
 from agentkit.errors import unexpected_error_message
 from agentkit.history import apply_history, estimate_tokens
 from agentkit.history_calls import RecordedCalls
@@ -144,6 +149,7 @@ class Agent:
         )
 
     async def run(self, task: Task) -> Trajectory:
+        warn_if_cost_limit_never_triggers(self.config.limits.max_cost, self.backend)
         trajectory = Trajectory(
             task_id=task.instance_id,
             scaffold=self.config.model_dump(mode="json"),

@@ -18,8 +18,11 @@ class _Named(Protocol):
 
 T = TypeVar("T", bound=_Named)
 
-DOTTED_HINT = " Or name your own class by dotted path, like 'my_package.module:MyClass'."
-"""Appended to the unknown-name error of :meth:`Registry.find`."""
+DOTTED_HINT = (
+    " Or name your own class by dotted path, like 'my_package.module:MyClass' (in a scaffold "
+    "file, a module next to the file or in the current directory is found too)."
+)
+"""Appended to the unknown-name error of :meth:`Registry.find` (unless it is given another)."""
 
 
 class Registry(Generic[T]):
@@ -44,14 +47,20 @@ class Registry(Generic[T]):
             raise ValueError(self.unknown.format(name=name, valid=valid)) from None
         return cls()
 
-    def find(self, name: str, base: type[T], what: str) -> type[T]:
+    def find(self, name: str, base: type[T], what: str, hint: str = DOTTED_HINT) -> type[T]:
         """The class a config names: a registered name, or a dotted path to a subclass of
-        ``base`` (``what`` words that error). ``ValueError`` says what is wrong."""
-        return find_class(self.entries, self.unknown, name, base, what)
+        ``base`` (``what`` words that error). ``ValueError`` says what is wrong, then ``hint``:
+        how to name a class of one's own."""
+        return find_class(self.entries, self.unknown, name, base, what, hint)
 
 
 def find_class(
-    entries: Mapping[str, type[T]], unknown: str, name: str, base: type[T], what: str
+    entries: Mapping[str, type[T]],
+    unknown: str,
+    name: str,
+    base: type[T],
+    what: str,
+    hint: str = DOTTED_HINT,
 ) -> type[T]:
     """:meth:`Registry.find` over a registry's ``entries`` and ``unknown`` template."""
     if is_dotted(name):
@@ -60,4 +69,10 @@ def find_class(
         return entries[name]
     except KeyError:
         valid = ", ".join(sorted(entries))
-        raise ValueError(unknown.format(name=name, valid=valid) + DOTTED_HINT) from None
+        module, dot, attribute = name.rpartition(".")
+        if dot and module and attribute:  # 'my_tools.CountLines': Python's spelling, not ours
+            hint = (
+                " For a class of your own, a dotted path separates the module and the class "
+                f"with ':': '{module}:{attribute}'."
+            )
+        raise ValueError(unknown.format(name=name, valid=valid) + hint) from None

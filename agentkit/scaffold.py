@@ -15,6 +15,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agentkit.dotted import import_folders
 from agentkit.errors import UserFacingError
 from agentkit.history import HistoryProcessor
 from agentkit.registry import find_class
@@ -69,7 +70,8 @@ class BaseScaffoldConfig(BaseModel):
         :func:`agentkit.scaffolding.load_scaffold_config`)."""
         data = read_yaml(path, ScaffoldConfigError, "scaffold file")
         try:
-            return cls.model_validate(data)
+            with import_folders([Path(path).parent]):  # as load_scaffold_config
+                return cls.model_validate(data)
         except ValidationError as exc:
             raise ScaffoldConfigError(
                 f"{path} is not a valid scaffold: {describe_problems(exc, cls)}."
@@ -130,9 +132,18 @@ class ScaffoldConfig(BaseScaffoldConfig):
         return format_class(self.call_format)()
 
 
+TOOL_HINT = (
+    " A tool of your own: list its class by dotted path, like 'my_tools:CountLines' (found when "
+    "my_tools.py is next to the scaffold file or in the current directory, or installed, or on "
+    "PYTHONPATH). A short name given by register_tool works only where the module that registers "
+    "it is already imported: from Python, not from the agentkit command."
+)
+"""Appended to an unknown tool name's error: how to make a tool of one's own visible."""
+
+
 def tool_class(name: str) -> type[Tool]:
     """The tool class a config names (registered name or dotted path); ``ValueError`` if none."""
-    return find_class(TOOLS, UNKNOWN_TOOL_NAME, name, Tool, "tool")  # type: ignore[type-abstract]
+    return find_class(TOOLS, UNKNOWN_TOOL_NAME, name, Tool, "tool", TOOL_HINT)  # type: ignore[type-abstract]
 
 
 def format_class(name: str) -> type[CallFormat]:

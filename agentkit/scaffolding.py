@@ -26,7 +26,7 @@ from pydantic import BeforeValidator, SerializeAsAny, ValidationError
 
 from agentkit.agent import ToolLoop
 from agentkit.backend import Backend
-from agentkit.dotted import DottedPathError, is_dotted, resolve_dotted
+from agentkit.dotted import DottedPathError, import_folders, is_dotted, resolve_dotted
 from agentkit.runtime.base import Runtime
 from agentkit.scaffold import BaseScaffoldConfig, ScaffoldConfigError
 from agentkit.tasks import Task
@@ -134,10 +134,15 @@ def build_scaffold(config: BaseScaffoldConfig, *, tools: Sequence[Tool] | None =
 def parse_scaffold_config(data: Any) -> BaseScaffoldConfig:
     """A scaffold config from plain data (parsed YAML/JSON), as the model its ``type`` names.
 
-    A config already built passes through. ``ValueError`` (a :class:`ScaffoldConfigError`)
-    says what is wrong."""
+    A config already built passes through, and a string is a bundled scaffold's name or a
+    scaffold file's path (:func:`agentkit.scaffolds.load_scaffold`). ``ValueError`` (a
+    :class:`ScaffoldConfigError`) says what is wrong."""
     if isinstance(data, BaseScaffoldConfig):
         return data
+    if isinstance(data, str):
+        from agentkit.scaffolds import load_scaffold  # the bundled package imports this module
+
+        return load_scaffold(data)
     if not isinstance(data, Mapping):
         raise ScaffoldConfigError(
             f"a scaffold config is a mapping of fields, not {type(data).__name__}"
@@ -163,16 +168,27 @@ def load_scaffold_config(
     A file may start from another with ``extends: BASE`` and hold only what it changes: BASE is
     one of ``named_bases`` (the bundled scaffolds' names, when loaded through
     :func:`agentkit.scaffolds.load_scaffold`) or a path relative to the file. Mappings merge key
-    by key, at any depth; any other value (a list, a string) replaces the base's."""
-    data = _scaffold_data(Path(path), named_bases or {}, ())
+    by key, at any depth; any other value (a list, a string) replaces the base's.
+
+    A dotted path in the file (``tools: [bash, "my_tools:CountLines"]``) also finds a module kept
+    next to the file (or next to a file it extends) or in the current directory, as a script
+    finds its neighbours (see :func:`agentkit.dotted.import_folders`)."""
+    files: list[Path] = []  # the user's own: a bundled base's folder holds no modules of theirs
+    bundled = set((named_bases or {}).values())
+    data = _scaffold_data(Path(path), named_bases or {}, (), files)
     try:
-        return parse_scaffold_config(data)
+        with import_folders([file.parent for file in files if file not in bundled]):
+            return parse_scaffold_config(data)
     except ScaffoldConfigError as exc:
         raise ScaffoldConfigError(f"{path} is not a valid scaffold: {exc}.") from None
 
 
-def _scaffold_data(path: Path, named: Mapping[str, Path], seen: tuple[Path, ...]) -> Any:
+def _scaffold_data(
+    path: Path, named: Mapping[str, Path], seen: tuple[Path, ...], files: list[Path]
+) -> Any:
+    """The merged data of ``path`` and the files it extends, which are added to ``files``."""
     data = read_yaml(path, ScaffoldConfigError, "scaffold file")
+    files.append(path)
     if not isinstance(data, dict) or "extends" not in data:
         return data
     base = data.pop("extends")
@@ -188,7 +204,7 @@ def _scaffold_data(path: Path, named: Mapping[str, Path], seen: tuple[Path, ...]
             f"{path}: extends: {base!r} is neither a bundled scaffold ({known}) nor a file "
             f"(looked for {base_path})"
         )
-    base_data = _scaffold_data(base_path, named, (*seen, path.resolve()))
+    base_data = _scaffold_data(base_path, named, (*seen, path.resolve()), files)
     if not isinstance(base_data, dict):
         raise ScaffoldConfigError(f"{base_path} is not a mapping of scaffold fields")
     return _merged(base_data, data)

@@ -12,7 +12,7 @@ and the same messages as with the OpenAI backend. A prompt that does not fit the
 :class:`~agentkit.backend.ContextExceeded`, which the agent loop records as an exit.
 
 Cost comes from litellm's price list when it knows the model; otherwise it is 0 and
-:meth:`LiteLLMBackend.describe` says so (or give prices per token in the config).
+:meth:`LiteLLMBackend.describe` says so (or give prices per million tokens in the config).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentkit.backend import BackendError, ContextExceeded
 from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
+from agentkit.backends.pricing import LITELLM_OLD_NAMES, renamed_prices, token_cost
 from agentkit.backends.retry import (
     RetryPolicy,
     attempts_phrase,
@@ -63,9 +64,23 @@ class LiteLLMConfig(BaseModel):
     """Retries after the first attempt for rate limits, 5xx answers and connection errors."""
     retry_initial_delay_s: float = Field(default=1.0, ge=0)
     retry_max_delay_s: float = Field(default=30.0, ge=0)
-    cost_per_input_token: float | None = Field(default=None, ge=0)
-    """Overrides litellm's price (in dollars per token) when set, with ``cost_per_output_token``."""
-    cost_per_output_token: float | None = Field(default=None, ge=0)
+    input_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    """Dollars per million prompt tokens. Setting either price replaces litellm's price list
+    (an unset one counts as 0); with neither, litellm's prices are used."""
+    output_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    """Dollars per million completion tokens."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_price_names(cls, data: Any) -> Any:
+        return renamed_prices(data, LITELLM_OLD_NAMES, "litellm")
+
+    @property
+    def prices_configured(self) -> bool:
+        return (
+            self.input_price_per_million_tokens is not None
+            or self.output_price_per_million_tokens is not None
+        )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -90,6 +105,7 @@ class LiteLLMBackend:
         self.calls = 0
         self._sleep = sleep
         self._cost_note: str | None = None
+        self._has_prices: bool | None = None
 
     async def complete(
         self,
@@ -183,10 +199,11 @@ class LiteLLMBackend:
 
     def cost(self, usage: Usage) -> float:
         """Dollars for one call: the configured prices, else litellm's, else 0 (noted once)."""
-        if self.config.cost_per_input_token is not None or self.config.cost_per_output_token:
-            return usage.prompt_tokens * (
-                self.config.cost_per_input_token or 0.0
-            ) + usage.completion_tokens * (self.config.cost_per_output_token or 0.0)
+        config = self.config
+        if config.prices_configured:
+            return token_cost(
+                usage, config.input_price_per_million_tokens, config.output_price_per_million_tokens
+            )
         litellm = _import_litellm()
         try:
             prompt_cost, completion_cost = litellm.cost_per_token(
@@ -197,10 +214,31 @@ class LiteLLMBackend:
         except Exception as exc:  # litellm signals an unknown model with a bare Exception
             self._cost_note = (
                 f"litellm has no price for {self.config.model!r}, so costs are recorded as 0 "
-                f"(set cost_per_input_token / cost_per_output_token): {_message(exc)[:200]}"
+                "(set input_price_per_million_tokens / output_price_per_million_tokens): "
+                f"{_message(exc)[:200]}"
             )
             return 0.0
         return float(prompt_cost) + float(completion_cost)
+
+    @property
+    def has_prices(self) -> bool:
+        """Whether a call can cost more than 0: prices in the config, or litellm has a price
+        for the model (asking imports litellm, as the first call would)."""
+        if self._has_prices is None:
+            if self.config.prices_configured:
+                self._has_prices = bool(
+                    self.config.input_price_per_million_tokens
+                    or self.config.output_price_per_million_tokens
+                )
+            else:
+                try:
+                    prompt_cost, completion_cost = _import_litellm().cost_per_token(
+                        model=self.config.model, prompt_tokens=1000, completion_tokens=1000
+                    )
+                    self._has_prices = float(prompt_cost) + float(completion_cost) > 0
+                except Exception:  # noqa: BLE001 - litellm's way of saying it has no price
+                    self._has_prices = False
+        return self._has_prices
 
     # -- errors -----------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ SGLang, llama.cpp's server, a litellm proxy.
 With ``request_token_ids`` the backend asks a vLLM server for the exact token ids of the prompt
 and of the reply and for the reply's per-token logprobs. Training reads those as they are (it must
 never re-tokenize what the model generated), so when they are asked for and the server does not
-send them, the call fails loudly instead of returning a completion without them.
+send them, the call fails loudly instead of returning a completion without them. With
+``request_token_ids: auto`` (the ``openai:MODEL@URL`` short form) the backend asks the server
+once whether it is vLLM and requests them only then.
 
 Retries (connection errors, timeouts, HTTP 408/409/429/5xx) are done here, with
 :mod:`agentkit.backends.retry`; the ``openai`` client's own retries are turned off so that one
@@ -18,10 +20,11 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentkit.backend import BackendError, ContextExceeded
 from agentkit.backends.openai_format import message_to_openai, parse_chat_response, tool_to_openai
+from agentkit.backends.pricing import OPENAI_OLD_NAMES, renamed_prices, token_cost
 from agentkit.backends.retry import (
     RetryPolicy,
     attempts_phrase,
@@ -67,12 +70,21 @@ class OpenAIConfig(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(default=600.0, gt=0)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    request_token_ids: bool = False
-    """vLLM only: ask for prompt and completion token ids and per-token logprobs."""
+    request_token_ids: bool | Literal["auto"] = False
+    """vLLM only: ask for prompt and completion token ids and per-token logprobs. ``auto`` (what
+    the ``openai:MODEL@URL`` short form sets) asks the server's ``/models`` once and requests
+    them when the server is vLLM; a server that then sends none gets calls without them."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
     """Extra request fields for servers with their own (vLLM: ``chat_template_kwargs``, ...)."""
-    cost_per_1k_input_tokens: float = Field(default=0.0, ge=0)
-    cost_per_1k_output_tokens: float = Field(default=0.0, ge=0)
+    input_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    """Dollars per million prompt tokens (``None``: calls are recorded as costing 0)."""
+    output_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    """Dollars per million completion tokens."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_price_names(cls, data: Any) -> Any:
+        return renamed_prices(data, OPENAI_OLD_NAMES, "openai")
 
 
 class OpenAIBackend:
@@ -92,10 +104,39 @@ class OpenAIBackend:
         self.config = config
         self._client: AsyncOpenAI | None = None
         self._sleep = sleep
+        self._vllm: bool | None = None
+        """For ``request_token_ids: auto``: whether the server is vLLM (``None``: not asked yet)."""
 
     @property
     def base_url(self) -> str:
         return (self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def has_prices(self) -> bool:
+        """Whether a call can cost more than 0 (a price is configured); a cost limit needs it."""
+        return bool(
+            self.config.input_price_per_million_tokens
+            or self.config.output_price_per_million_tokens
+        )
+
+    @property
+    def token_ids(self) -> bool:
+        """Whether calls ask for token ids and logprobs (``auto``: once the server said it is
+        vLLM; see :meth:`detect_token_ids`)."""
+        requested = self.config.request_token_ids
+        return bool(self._vllm) if requested == "auto" else requested
+
+    async def detect_token_ids(self) -> bool:
+        """For ``request_token_ids: auto``: ask ``GET /models`` whether the server is vLLM (it
+        lists its models as ``owned_by: vllm``) and remember the answer. A server that does not
+        answer is asked again before the next call."""
+        if self.config.request_token_ids == "auto" and self._vllm is None:
+            try:
+                page = await self._get_client().models.list(timeout=10.0)
+            except Exception:  # noqa: BLE001 - the completion that follows reports the failure
+                return False
+            self._vllm = any(getattr(m, "owned_by", None) == "vllm" for m in page.data)
+        return self.token_ids
 
     async def complete(
         self,
@@ -103,6 +144,8 @@ class OpenAIBackend:
         tools: list[ToolSpec],
         params: SamplingParams | None = None,
     ) -> Completion:
+        if self.config.request_token_ids == "auto" and self._vllm is None:
+            await self.detect_token_ids()
         request = self.build_request(messages, tools, params)
         client = self._get_client()
         import openai
@@ -141,7 +184,7 @@ class OpenAIBackend:
         extra_body = dict(self.config.extra_body)
         if params is not None:
             request.update(self._sampling(params, extra_body))
-        if self.config.request_token_ids:
+        if self.token_ids:
             request["logprobs"] = True
             extra_body["return_token_ids"] = True
         if extra_body:
@@ -160,7 +203,7 @@ class OpenAIBackend:
             if value is not None:
                 fields[name] = value
         if params.top_k is not None:
-            if not self.config.request_token_ids:
+            if not self.token_ids:
                 raise BackendError(
                     "top_k is not supported by the OpenAI API; leave it unset, or, for a vLLM "
                     "server (which accepts it), set request_token_ids: true in the backend config."
@@ -174,16 +217,16 @@ class OpenAIBackend:
         """Turn a ``ChatCompletion`` into a :class:`Completion` (no I/O: testable)."""
         choice, reply = parse_chat_response(response, f"The server at {self.base_url}")
         usage = reply.usage
-        completion = reply.model_copy(
-            update={
-                "cost": (
-                    usage.prompt_tokens * self.config.cost_per_1k_input_tokens
-                    + usage.completion_tokens * self.config.cost_per_1k_output_tokens
-                )
-                / 1000
-            }
+        cost = token_cost(
+            usage,
+            self.config.input_price_per_million_tokens,
+            self.config.output_price_per_million_tokens,
         )
-        if self.config.request_token_ids:
+        completion = reply.model_copy(update={"cost": cost})
+        if self.token_ids:
+            if self.config.request_token_ids == "auto" and not _has_tokens(response, choice):
+                self._vllm = False  # a vLLM too old to send them: go on without asking
+                return completion
             self._attach_tokens(completion, response, choice)
         return completion
 
@@ -301,6 +344,14 @@ class OpenAIBackend:
     def describe(self) -> dict[str, Any]:
         """The config as recorded in trajectories; the key's value is never part of it."""
         return self.config.model_dump(mode="json")
+
+
+def _has_tokens(response: Any, choice: Any) -> bool:
+    return (
+        getattr(response, "prompt_token_ids", None) is not None
+        and getattr(choice, "token_ids", None) is not None
+        and choice.logprobs is not None
+    )
 
 
 def _is_retryable(exc: BaseException) -> bool:

@@ -106,7 +106,13 @@ def parse_backend_spec(spec: str) -> BackendConfig:
         raise _spec_error(spec, f"{kind!r} needs an argument after the colon")
     if kind == "openai":
         model, url = _split_url(argument)
-        return _validated(spec, {"type": "openai", "model": model, "base_url": url})
+        # A server of one's own may be vLLM, whose token ids training needs: ask it (OpenAI's
+        # own API has none, so it is not asked).
+        token_ids = "auto" if url else False
+        return _validated(
+            spec,
+            {"type": "openai", "model": model, "base_url": url, "request_token_ids": token_ids},
+        )
     if kind == "litellm":
         model, url = _split_url(argument)
         return _validated(spec, {"type": "litellm", "model": model, "api_base": url})
@@ -267,6 +273,9 @@ class VLLMBackend:
     Start-up failures raise the server manager's own errors (a missing vLLM, a crash with the end
     of its log, a timeout): they are the user's to fix, not something a retry could cure.
     """
+
+    has_prices = False
+    """A local model: every call costs 0 (so a scaffold's cost limit never triggers)."""
 
     def __init__(self, config: VLLMConfig) -> None:
         self.config = config

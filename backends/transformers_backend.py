@@ -50,6 +50,9 @@ class TransformersConfig(BaseModel):
 class TransformersBackend:
     """Runs one local model; calls are served one at a time, off the event loop."""
 
+    has_prices = False
+    """A local model: every call costs 0 (so a scaffold's cost limit never triggers)."""
+
     def __init__(self, config: TransformersConfig) -> None:
         self.config = config
         self._model: Any = None

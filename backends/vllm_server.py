@@ -366,6 +366,11 @@ def serve_in_foreground(config: VLLMConfig) -> int:
         server.start_sync()
         print(f"Ready: base_url={server.base_url} model={server.model_name} log={server.log_path}")
         print(f"Use it with: --backend openai:{server.model_name}@{server.base_url}")
+        if config.native_tools:
+            print(
+                "Its <tool_call> blocks arrive as function calls (vLLM's hermes parser): use a "
+                "scaffold with native calling, e.g. --scaffold mini-native (see docs/own-model.md)."
+            )
         print("Press Ctrl-C to stop.", flush=True)
         while server.running:
             time.sleep(1.0)

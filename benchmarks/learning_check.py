@@ -5,8 +5,9 @@ add up to a model that behaves differently, with nothing simulated:
 
 1. **collect** — the bundled example tasks, sorted by id, are split into training tasks (the
    first ``--train-tasks``) and held-out tasks (the rest). ``agentkit run`` with the gold backend
-   and the bash-only ``mini`` scaffold using native tool calls solves the training tasks in a
-   local work dir; the harness grades them, so every trajectory is resolved and well formed;
+   and the ``mini`` scaffold with ``str_replace_editor`` beside ``bash`` (native tool calls)
+   solves the training tasks in a local work dir; the harness grades them, so every trajectory
+   is resolved and well formed;
 2. **train** — ``collect_samples`` (RFT selection, masked-action filters, the tiny model's chat
    template) and ``train_sft`` fine-tune the *plain* tiny model (random weights, never taught to
    call a tool) on those trajectories; the trainer draws the loss curve (``loss.png``) and keeps
@@ -19,20 +20,23 @@ add up to a model that behaves differently, with nothing simulated:
    opened a ``<tool_call>`` block (and how many attempts did so in their first reply), replies cut
    off by the token limit, exit statuses and resolved attempts.
 
-What it shows on this model and data: the loss falls from ~6.9 to below 0.01 in two minutes,
-and on the unseen tasks the fine-tuned model opens its first reply the way the gold replies do
-(``Applying the reference patch.`` and ``<tool_call>{"name": "bash", ...``) where the untrained
-model writes nothing but newlines. It does not show a model whose actions are mostly well formed.
-The first gold reply of every task is the whole reference patch as a heredoc, 400–960 tokens
-of JSON-escaped diff; imitating it on an unseen task means writing a patch the model has never
-seen, and the two-layer model garbles it (a repeated key, an invalid escape, an unescaped quote),
-so few of those replies parse. Its later turns follow contexts that resemble no training sample
-(its own garbled patch, a format error) and are noise. The model also keys on whatever makes a
-prompt unique: even on a training task, a new work-dir path in the prompt can derail it. The
-well-formed rate is printed as it is; the table makes both findings visible.
+Why the editor: with it, the gold replay acts in short steps — a ``bash`` probe (the repository's
+path and the edited files' line endings), one ``str_replace`` per hunk, then the submit — and the
+first action of every task has the same shape. With ``bash`` alone (``--bash-only``) the first
+gold reply is the whole reference patch as a heredoc, 400–960 tokens of JSON-escaped diff that the
+two-layer model garbles on a task it has not seen: the fine-tuned model then opens a tool call on
+every held-out attempt but almost never a valid one (well-formed rate 0–0.09 in four runs).
+
+What it shows on this model and data: the loss falls from ~7 to below 0.01 in two minutes, and
+on the unseen tasks the fine-tuned model's first action is a well-formed probe call on most
+attempts, where the untrained model writes nothing but newlines. The probe it writes names files
+of the training tasks: it has learnt the form of an action, not yet what to look at. The two tool
+schemas make the prompt ~1,750 tokens of the 2,048-token window, so each attempt ends after about
+one action (``context_exceeded``); one training trajectory is longer than the window and is left
+out by the length filter.
 
     python benchmarks/learning_check.py [--output DIR] [--train-steps 120] [--learning-rate 3e-3]
-        [--max-tokens 1024] [--attempts 2] [--threads N]
+        [--max-tokens 1024] [--attempts 2] [--threads N] [--bash-only]
 
 About five minutes on two cores: two for SFT, two for the vLLM start-ups, the rest running.
 """
@@ -87,15 +91,17 @@ class CheckSettings(BaseModel):
     max_steps: int = Field(default=4, ge=1)
     """Agent steps per attempt at evaluation."""
     max_tokens: int = Field(default=1024, ge=1)
-    """Output tokens per reply at evaluation. The first gold reply of every task carries the
-    whole patch (400–960 tokens of the tiny tokenizer), so a model that imitates it needs this
-    much room to close its call; a ~900-token prompt plus 1024 still fits the 2048 window."""
+    """Output tokens per reply at evaluation: room for an edit of a whole hunk (with
+    ``--bash-only``, for the first gold reply's whole patch, 400–960 tokens). The server cuts a
+    reply at the end of the 2048-token window first."""
     max_context_tokens: int = Field(default=1500, ge=1)
     """The scaffold's context limit (the tiny model's window is 2048 tokens)."""
     attempts: int = Field(default=2, ge=1)
     """Attempts per held-out task. Greedy decoding still differs between attempts: each runs in
     a fresh work dir whose random path is part of the prompt."""
     seed: int = 0
+    editor: bool = True
+    """``str_replace_editor`` beside ``bash`` (see the module docstring); ``False``: bash only."""
     threads: int | None = Field(default=None, ge=1)
     """torch threads for training; ``None``: torch's default."""
 
@@ -162,12 +168,14 @@ def split_tasks(dataset: Path, train_count: int) -> tuple[list[str], list[str]]:
 
 
 def write_scaffold(path: Path, settings: CheckSettings) -> Path:
-    """The bundled ``mini`` scaffold (bash only) with native tool calls, greedy decoding and
-    limits that fit the tiny model's 2048-token window."""
+    """The bundled ``mini`` scaffold (with the editor unless ``settings.editor`` is off) with
+    native tool calls, greedy decoding and limits that fit the tiny model's 2048-token window."""
     from agentkit.scaffolds import load_scaffold
 
     config = load_scaffold("mini")
     config.call_format = "native"
+    if settings.editor:
+        config.tools = ["bash", "str_replace_editor"]
     config.limits = config.limits.model_copy(
         update={
             "max_steps": settings.max_steps,
@@ -399,6 +407,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
     parser.add_argument("--attempts", type=int, default=defaults.attempts)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--bash-only", action="store_true", help="the mini scaffold without the editor"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads for training")
     args = parser.parse_args()
     from agentkit.evals.examples import EXAMPLES
@@ -409,7 +420,7 @@ def main() -> None:
     settings = CheckSettings(
         output=output.resolve(), train_tasks=args.train_tasks, train_steps=args.train_steps,
         learning_rate=args.learning_rate, max_steps=args.max_steps, max_tokens=args.max_tokens,
-        attempts=args.attempts, seed=args.seed, threads=args.threads,
+        attempts=args.attempts, seed=args.seed, threads=args.threads, editor=not args.bash_only,
     )  # fmt: skip
     print(f"Working in {settings.output}", file=sys.stderr)
     try:

@@ -29,6 +29,8 @@ from agentkit.tasks import Task
 
 __all__ = [
     "BASE_IMAGE",
+    "INSTANCE_IMAGE_LABEL",
+    "INSTANCE_IMAGE_REPO",
     "BaseImageMissingError",
     "TaskEnvironmentError",
     "ensure_base_image",
@@ -42,7 +44,10 @@ __all__ = [
 BASE_IMAGE = "agentkit-base:bookworm"
 _RECIPE_VERSION = "1"
 """Bumped whenever the instance Dockerfile changes, so old cached images are not reused."""
-_IMAGE_LABEL = "agentkit.instance-image"
+INSTANCE_IMAGE_LABEL = "agentkit.instance-image"
+"""The label every instance image carries (its value: the instance id): how `agentkit images`
+finds them."""
+INSTANCE_IMAGE_REPO = "agentkit-task"
 _build_locks: dict[str, threading.Lock] = {}
 _build_locks_guard = threading.Lock()
 
@@ -120,7 +125,7 @@ def _slug(task: Task) -> str:
 def instance_image_tag(task: Task, base_image_id: str) -> str:
     """``agentkit-task/<repo>:<hash>``, the hash covering everything the image is made of."""
     key = "\n".join([_RECIPE_VERSION, base_image_id, task.workdir, task.base_commit])
-    return f"agentkit-task/{_slug(task)}:{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+    return f"{INSTANCE_IMAGE_REPO}/{_slug(task)}:{hashlib.sha256(key.encode()).hexdigest()[:20]}"
 
 
 def _dockerfile(base_image: str, workdir: str) -> str:
@@ -173,7 +178,7 @@ def _build_instance_image(task: Task, base_image: str) -> str:
                     rm=True,
                     forcerm=True,
                     network_mode="none",
-                    labels={_IMAGE_LABEL: task.instance_id},
+                    labels={INSTANCE_IMAGE_LABEL: task.instance_id},
                 )
             except (BuildError, DockerException) as exc:
                 raise TaskEnvironmentError(

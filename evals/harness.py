@@ -74,6 +74,7 @@ async def run_and_grade(
     model_name: str = "agentkit",
     on_event: EventHandler | None = None,
     executor: ExecutorSpec = "local",
+    grade: bool = True,
 ) -> list[TaskResult]:
     """Run and grade each of ``tasks`` ``attempts`` times; the results, task by task and
     attempt by attempt. Attempts already graded in ``folder`` are not run again unless
@@ -83,7 +84,9 @@ async def run_and_grade(
     this returns, raises or is cancelled. An attempt graded before under another
     :func:`grade_key` (its task, eval script or image changed since) has its submitted patch
     graded again, without running the agent. ``executor`` ``"ray"`` runs each attempt as a Ray
-    task; ``backend_for`` (called where the attempt runs) must then pickle with cloudpickle."""
+    task; ``backend_for`` (called where the attempt runs) must then pickle with cloudpickle.
+    ``grade=False`` only runs the agent (tasks without tests, such as a user's own repository):
+    each result has ``graded=False``, and an attempt that ended without an error is finished."""
     if workers < 1 or attempts < 1:
         raise ValueError(f"workers and attempts must be at least 1, not {workers}, {attempts}")
     emit = on_event or (lambda event: None)
@@ -120,6 +123,7 @@ async def run_and_grade(
                 scaffold=_attempt_scaffold(scaffold, attempt) if attempts > 1 else scaffold,
                 tools=list(tools),
                 backend_for=backend_for,
+                grade=grade,
             )
             async with limit:
                 return await _run_job(
@@ -240,6 +244,8 @@ class AttemptJob(TaskJob):
     scaffold: BaseScaffoldConfig
     tools: Sequence[Tool]
     backend_for: Callable[[Task], Backend]
+    grade: bool = True
+    """``False``: the trajectory and patch are the result; no tests run."""
 
     async def work(self, folder: RunFolder, emit: EventHandler) -> TaskResult:
         task, attempt = self.task, self.attempt
@@ -262,6 +268,8 @@ class AttemptJob(TaskJob):
         if trajectory.exit_status in NOT_GRADED:
             error = f"{trajectory.exit_status}: {trajectory.exit_message}"
             return outcome.model_copy(update={"error": error})
+        if not self.grade:
+            return outcome.model_copy(update={"graded": False})
 
         emit(TaskProgress(instance_id=task.instance_id, attempt=attempt, phase="grading"))
         grader_runtime = await open_task_runtime(task, self.runtime, run_id=folder.run_id)

@@ -4,6 +4,7 @@
 RUN_DIR/
 ├── report.json        the run report (every task in the folder, not only the last invocation's)
 ├── preds.jsonl        the graded patches as SWE-bench predictions
+├── run_config.json    the configuration that made the run (scaffold, backend, runtime, tasks)
 └── INSTANCE_ID/
     ├── result.json    this task's outcome (also for errors, which have no grade)
     ├── trajectory.json, patch.diff
@@ -12,9 +13,10 @@ RUN_DIR/
     └── error.log      the traceback of an unexpected exception
 ```
 
-The folder is the state: a task whose ``report.json`` exists is finished, so a rerun skips it;
-any other task (never started, interrupted, or ended in an error that is not the patch's
-fault) runs again. Every file is written atomically, so a killed run leaves whole files or none.
+The folder is the state: a task whose ``report.json`` exists is finished, so a rerun skips it
+(in a run without grading, a ``result.json`` without an error marks it finished); any other
+task (never started, interrupted, or ended in an error that is not the patch's fault) runs
+again. Every file is written atomically, so a killed run leaves whole files or none.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from agentkit.tasks import Task
 from agentkit.types import Trajectory, write_text_atomic
 
 RUN_REPORT_SCHEMA_VERSION = 2
+RUN_CONFIG_FILE = "run_config.json"
+"""The record of the configuration that made the run, in the run folder's root."""
 _RECORD_FIELDS = set(AttemptRecord.model_fields)
 
 
@@ -62,6 +66,9 @@ class TaskResult(BaseModel):
     regrade a task whose key changed."""
     resumed: bool = False
     """Finished by an earlier invocation and not run again."""
+    graded: bool = True
+    """``False`` in a run without grading (a user's own repository, no tests): ``resolved``
+    stays ``None`` and the trajectory and patch are the whole result."""
 
     @property
     def ok(self) -> bool:
@@ -110,9 +117,9 @@ class RunFolder:
         ``grade_key``, only a result graded under that same key counts."""
         out = self.task_dir(instance_id, attempt)
         report_path = out / "report.json"
-        if not report_path.exists():
-            return None
         result_path = out / "result.json"
+        if not report_path.exists():
+            return self._finished_ungraded(result_path)
         if result_path.exists():
             result = TaskResult.model_validate_json(result_path.read_text(encoding="utf-8"))
         else:  # a folder written before result.json existed
@@ -129,6 +136,20 @@ class RunFolder:
                 cost=trajectory.cost,
             )
         if result.error is not None or (grade_key is not None and result.grade_key != grade_key):
+            return None
+        return result.model_copy(update={"resumed": True})
+
+    @staticmethod
+    def _finished_ungraded(result_path: Path) -> TaskResult | None:
+        """A run without grading has no ``report.json``: its result, when it ended without an
+        error, is the verdict."""
+        if not result_path.exists():
+            return None
+        try:
+            result = TaskResult.model_validate_json(result_path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+        if result.graded or result.error is not None:
             return None
         return result.model_copy(update={"resumed": True})
 
@@ -226,9 +247,9 @@ class RunFolder:
         every = self.results()
         results = [r for r in every if r.attempt == 0]
         report = _run_report(self.run_id, results, self._graded_patches(results))
-        report["statistics"] = run_statistics(
-            [AttemptRecord.model_validate(r.model_dump(include=_RECORD_FIELDS)) for r in every]
-        ).model_dump(mode="json")
+        report["statistics"] = run_statistics([_attempt_record(r) for r in every]).model_dump(
+            mode="json"
+        )
         write_text_atomic(self.root / "report.json", json.dumps(report, indent=2))
         lines = [
             json.dumps({"instance_id": i, "model_name_or_path": model_name, "model_patch": p})
@@ -324,6 +345,15 @@ class RunFolder:
         return patches
 
 
+def _attempt_record(result: TaskResult) -> AttemptRecord:
+    """What the statistics see of a result; one that was never graded is no evidence either
+    way, as an error is (its spend still counts)."""
+    data = result.model_dump(include=_RECORD_FIELDS)
+    if not result.graded:
+        data["error"] = data["error"] or "not graded"
+    return AttemptRecord.model_validate(data)
+
+
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -346,7 +376,7 @@ def _run_report(
 
     completed = ids(lambda r: r.error is None)
     resolved = ids(lambda r: bool(r.resolved) and r.error is None)
-    unresolved = ids(lambda r: r.error is None and not r.resolved)
+    unresolved = ids(lambda r: r.error is None and r.graded and not r.resolved)
     errors = ids(lambda r: r.error is not None)
     empty = sorted(i for i, patch in patches.items() if not patch.strip())
     return {
@@ -363,6 +393,7 @@ def _run_report(
         "unresolved_ids": unresolved,
         "empty_patch_ids": empty,
         "error_ids": errors,
+        "not_graded_ids": ids(lambda r: r.error is None and not r.graded),
         "exit_statuses": {r.instance_id: r.exit_status for r in results},
         "errors": {r.instance_id: r.error for r in results if r.error is not None},
         "cost": round(sum(r.cost for r in results), 6),

@@ -10,6 +10,7 @@ from agentkit.scaffolding import load_scaffold_config
 _HERE = Path(__file__).parent
 BUNDLED = {
     "mini": _HERE / "mini" / "mini.yaml",
+    "mini-native": _HERE / "mini" / "mini_native.yaml",
     "swe-agent": _HERE / "swe_agent" / "swe_agent.yaml",
     "code-nav": _HERE / "code_nav" / "code_nav.yaml",
     "codeact": _HERE / "codeact" / "codeact.yaml",

@@ -204,6 +204,30 @@ def vllm_server(
         server.stop_sync()
 
 
+@pytest.fixture(scope="session")
+def rl_vllm_server(
+    tiny_tool_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[VLLMServer]:
+    """One vLLM server that takes weight syncs (dev-mode routes, run-time LoRA adapters up to
+    rank 8, two at a time) for every RL test of the session, serving :func:`tiny_tool_model`.
+    Shared because a vLLM start costs a minute; a test that needs the original weights syncs
+    them in first, since an earlier test may have changed them."""
+    from agentkit.backends.vllm_server import VLLMServer
+    from agentkit.training.weight_sync import rl_server_config
+
+    require_vllm()
+    log = tmp_path_factory.mktemp("rl-vllm") / "server.log"
+    config = rl_server_config(
+        tiny_tool_model, max_lora_rank=8, max_loras=2, startup_timeout_s=300, log_path=str(log)
+    )
+    server = VLLMServer(config)
+    server.start_sync()
+    try:
+        yield server
+    finally:
+        server.stop_sync()
+
+
 def _live_vllm_processes() -> list[tuple[int, str]]:
     """(pid, command) of running processes that belong to a vLLM server this session started."""
     from agentkit.backends.vllm_server import SERVER_ENV_MARK

@@ -94,6 +94,10 @@ class StubOpenAIServer:
         self.default = default or StubReply(chat_reply())
         self.served_models: list[str] = ["stub-model"]
         """What ``GET /v1/models`` lists."""
+        self.owned_by = "stub"
+        """Each listed model's ``owned_by`` (a vLLM server says ``vllm``)."""
+        self.model_listings = 0
+        """How many times ``GET /v1/models`` was asked."""
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._queue: deque[StubReply] = deque()
@@ -136,8 +140,9 @@ class StubOpenAIServer:
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def _models(self, request: web.Request) -> web.Response:
+        self.model_listings += 1
         data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": "stub"}
+            {"id": name, "object": "model", "created": 0, "owned_by": self.owned_by}
             for name in self.served_models
         ]
         return web.json_response({"object": "list", "data": data})

@@ -291,8 +291,8 @@ async def test_unknown_model_costs_zero_with_a_note(stub: StubServer) -> None:
             model="openai/agentkit-unpriced-model",
             api_base=stub.url,
             api_key_env=KEY_ENV,
-            cost_per_input_token=1e-6,
-            cost_per_output_token=2e-6,
+            input_price_per_million_tokens=1.0,
+            output_price_per_million_tokens=2.0,
         )
     )
     stub.script.append((200, reply()))

@@ -152,6 +152,41 @@ async def test_missing_token_ids_when_asked_is_a_clear_error(stub):
     assert "not vLLM" in message and "too old" in message
 
 
+async def test_auto_asks_a_vllm_server_for_token_ids_once(stub):
+    """``request_token_ids: auto`` (the ``openai:MODEL@URL`` short form): the server's model list
+    says it is vLLM, so every call asks for token ids, and the list is asked for once."""
+    stub.owned_by = "vllm"
+    reply = chat_reply("abc", prompt_token_ids=[1, 2], token_ids=[3], logprobs=[-0.5])
+    stub.enqueue(StubReply(reply), StubReply(reply))
+    async with backend_for(stub, request_token_ids="auto") as backend:
+        for _ in range(2):
+            completion = await backend.complete([Message(role="user", content="x")], [])
+            assert completion.prompt_token_ids == [1, 2] and completion.logprobs == [-0.5]
+        assert backend.token_ids and backend.describe()["request_token_ids"] == "auto"
+    assert stub.model_listings == 1
+    assert all(sent["return_token_ids"] is True for sent in stub.requests)
+
+
+async def test_auto_does_not_ask_other_servers_for_token_ids(stub):
+    async with backend_for(stub, request_token_ids="auto") as backend:
+        completion = await backend.complete([Message(role="user", content="x")], [])
+        assert not backend.token_ids
+    assert completion.prompt_token_ids is None
+    assert "return_token_ids" not in stub.requests[0] and "logprobs" not in stub.requests[0]
+
+
+async def test_auto_goes_on_without_token_ids_when_a_vllm_server_sends_none(stub):
+    """Asked for by ``auto`` rather than by the user, missing token ids are not an error: the
+    call keeps its reply, and later calls stop asking."""
+    stub.owned_by = "vllm"
+    async with backend_for(stub, request_token_ids="auto") as backend:
+        first = await backend.complete([Message(role="user", content="x")], [])
+        second = await backend.complete([Message(role="user", content="x")], [])
+    assert first.text == second.text == "Hello." and first.prompt_token_ids is None
+    assert stub.requests[0]["return_token_ids"] is True
+    assert "return_token_ids" not in stub.requests[1]
+
+
 async def test_sampling_params_map_to_standard_fields(stub):
     params = SamplingParams(temperature=0.3, top_p=0.9, max_tokens=64, stop=["</x>"], seed=7)
     async with backend_for(stub) as backend:
@@ -187,7 +222,7 @@ def test_unsupported_sampling_params_are_refused_before_any_request():
 
 async def test_finish_reason_usage_and_cost(stub):
     stub.enqueue(StubReply(chat_reply("cut", finish_reason="length", usage=(2000, 500))))
-    config = {"cost_per_1k_input_tokens": 0.5, "cost_per_1k_output_tokens": 2.0}
+    config = {"input_price_per_million_tokens": 500.0, "output_price_per_million_tokens": 2000.0}
     async with backend_for(stub, **config) as backend:
         completion = await backend.complete([Message(role="user", content="x")], [])
     assert completion.finish_reason == "length"

@@ -40,7 +40,11 @@ from agentkit.types import Message
         ("openai:gpt-4o-mini", OpenAIConfig(model="gpt-4o-mini")),
         (
             "openai:Qwen/Qwen3-8B@http://127.0.0.1:8000/v1",
-            OpenAIConfig(model="Qwen/Qwen3-8B", base_url="http://127.0.0.1:8000/v1"),
+            OpenAIConfig(
+                model="Qwen/Qwen3-8B",
+                base_url="http://127.0.0.1:8000/v1",
+                request_token_ids="auto",  # a server of one's own: asked whether it is vLLM
+            ),
         ),
         ("openai:org@team/model", OpenAIConfig(model="org@team/model")),
         ("litellm:anthropic/claude-sonnet-4", LiteLLMConfig(model="anthropic/claude-sonnet-4")),

@@ -69,7 +69,18 @@ def fix(root: str) -> tuple[str, dict[str, Any]]:
     }
 
 
+def write_fix(root: str) -> tuple[str, dict[str, Any]]:
+    """The fix through the shell alone (for bash-only scaffolds)."""
+    script = f"open({FIXED_FILE!r}, 'w').write({FIXED_TEXT!r})"
+    return "bash", {"command": f"cd {root} && python3 - <<'PY'\n{script}\nPY"}
+
+
 SCRIPTS: dict[str, list[Reply]] = {
+    "mini-native": [
+        lambda root: ("bash", {"command": f"cd {root} && git status --short && ls {PACKAGE}"}),
+        write_fix,
+        lambda root: ("bash", {"command": "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"}),
+    ],
     "codeact": [
         lambda root: ("think", {"thought": "Look at the package first, then fix it."}),
         lambda root: ("bash", {"command": f"ls {PACKAGE}"}),

@@ -46,7 +46,7 @@ def test_scaffold_typo_names_the_field(tmp_path):
 
 
 def test_unknown_scaffold_lists_the_bundled_ones():
-    with pytest.raises(ScaffoldConfigError, match="use one of code-nav, codeact, mini, swe-agent"):
+    with pytest.raises(ScaffoldConfigError, match=f"use one of {', '.join(sorted(BUNDLED))} "):
         load_scaffold("nope")
 
 

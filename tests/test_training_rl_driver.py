@@ -9,7 +9,6 @@ staleness stays within its bound, and the metrics are written."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,28 +20,19 @@ from agentkit.training.rl_driver import RLConfig, train_rl
 from agentkit.training.rl_shaping import ShapingConfig
 from agentkit.training.rollouts import PolicyEndpoint
 from agentkit.training.toy_tasks import ToyTaskConfig, build_toy_tasks
-from agentkit.training.weight_sync import FullSyncConfig, FullWeightSync, rl_server_config
+from agentkit.training.weight_sync import FullSyncConfig, FullWeightSync
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agentkit.backends.tiny_model import build_tiny_chat_model
-
-    root = tmp_path_factory.mktemp("rl-model")
-    return build_tiny_chat_model(root / "model", teach_tool_calls=True)
+@pytest.fixture
+def model_dir(tiny_tool_model: Path) -> Path:
+    return tiny_tool_model
 
 
-@pytest.fixture(scope="module")
-def server(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    log = tmp_path_factory.mktemp("rl-vllm") / "server.log"
-    running = VLLMServer(rl_server_config(model_dir, startup_timeout_s=300, log_path=str(log)))
-    try:
-        running.start_sync()
-        yield running
-    finally:
-        running.stop_sync()
+@pytest.fixture
+def server(rl_vllm_server: VLLMServer) -> VLLMServer:
+    return rl_vllm_server
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +105,57 @@ async def test_rl_steps_update_sync_and_record_versions(
     lines = (tmp_path / "rl" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
     assert (tmp_path / "rl" / "reward.png").stat().st_size > 0
+
+
+async def test_an_interrupted_run_resumes_from_its_checkpoint(
+    server: VLLMServer, model_dir: Path, tasks: list[Task], tmp_path: Path
+) -> None:
+    """Two steps, then the same run extended to three with ``resume``: the first two records
+    are kept, the weights and optimizer come back from the checkpoint, and the server is given
+    the checkpoint's weights before the third step samples."""
+    import torch
+
+    from agentkit.training.checkpoints import CheckpointError, list_checkpoints
+    from agentkit.training.modeling import load_causal_lm
+
+    out = tmp_path / "rl"
+    config = _config(model_dir, out, "sync").model_copy(update={"keep_checkpoints": 1})
+    endpoint = PolicyEndpoint(base_url=server.base_url, model=server.model_name)
+    sync_config = FullSyncConfig(
+        base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "weights")
+    )
+    async with FullWeightSync(sync_config) as sync:
+        base = load_causal_lm(
+            model_dir, dtype=torch.float32, device=torch.device("cpu"), attn_implementation="sdpa"
+        )
+        await sync.sync(base)
+        endpoint.version = sync.version
+        first = await train_rl(tasks, config, endpoint, sync)
+    assert [r.step for r in first.records] == [1, 2] and first.resumed_from_step is None
+    [(step, checkpoint)] = list_checkpoints(out)  # keep_checkpoints=1 pruned step 1
+    assert step == 2 and (checkpoint / "rl.json").is_file()
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        await train_rl(tasks, config, endpoint, sync)
+
+    # A new process: a fresh sync object and an endpoint that knows nothing of the first run.
+    longer = config.model_copy(update={"steps": 3})
+    endpoint = PolicyEndpoint(base_url=server.base_url, model=server.model_name)
+    async with FullWeightSync(sync_config) as sync:
+        seen: list[int] = []
+        again = await train_rl(
+            tasks, longer, endpoint, sync, resume=True, on_step=lambda r: seen.append(r.step)
+        )
+        restored = sync.history[0]
+    assert again.resumed_from_step == 2 and seen == [3]
+    assert [r.step for r in again.records] == [1, 2, 3]
+    assert again.records[:2] == first.records
+    # The checkpoint's weights were published under a version no earlier sync had written.
+    assert restored.version > first.final_version
+    assert again.final_version == restored.version + 1
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+    assert [s for s, _ in list_checkpoints(out)] == [3]
+
+    with pytest.raises(CheckpointError, match="settings changed"):
+        other = longer.model_copy(update={"learning_rate": 5e-4})
+        await train_rl(tasks, other, endpoint, sync, resume=True)

@@ -12,7 +12,7 @@ import asyncio
 import copy
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,10 @@ TIGHT = ProbeConfig(atol=1e-4)
 # -- models -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agentkit.backends.tiny_model import build_tiny_chat_model
-
-    return build_tiny_chat_model(tmp_path_factory.mktemp("ws-model") / "model")
+@pytest.fixture
+def tiny_model(tiny_tool_model: Path) -> Path:
+    """The session's tiny chat model, which :func:`rl_vllm_server` serves."""
+    return tiny_tool_model
 
 
 def load(model_dir: Path) -> Any:
@@ -86,18 +85,9 @@ def perturb(model: Any, seed: int, *, only: str | None = None, scale: float = 0.
 # -- the server ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def rl_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
-    config = rl_server_config(
-        tiny_model, max_lora_rank=8, max_loras=2, native_tools=False, startup_timeout_s=300,
-        log_path=str(tmp_path_factory.mktemp("ws-vllm") / "server.log"),
-    )  # fmt: skip
-    server = VLLMServer(config)
-    try:
-        server.start_sync()
-        yield server
-    finally:
-        server.stop_sync()
+@pytest.fixture
+def rl_server(rl_vllm_server: VLLMServer) -> VLLMServer:
+    return rl_vllm_server
 
 
 def full_config(server: VLLMServer, model_dir: Path, out: Path, **fields: Any) -> FullSyncConfig:
@@ -324,8 +314,9 @@ async def test_verification_names_the_difference_and_the_likely_cause(
     assert "does not hold the trainer's weights" in message
 
     # Weights right, prefix cache stale: the teacher-forced check passes, the cached one fails.
+    # (No pause either: pausing with mode=wait clears the caches itself.)
     stale = load(tiny_model)
-    config = full_config(server_at_base, tiny_model, tmp_path / "s")
+    config = full_config(server_at_base, tiny_model, tmp_path / "s", pause="none")
     async with NoCacheResetSync(config) as sync:
         await sync.verify(stale, server_at_base.model_name)  # caches the probe prompt
         perturb(stale, seed=8)
@@ -377,7 +368,9 @@ async def test_a_hung_server_fails_fast_with_a_clear_error(
         "load_timeout_s": 1.5,
     }  # fmt: skip
     full = FullWeightSync(
-        FullSyncConfig(output_dir=str(tmp_path / "full"), served_model_name="m", **common)
+        FullSyncConfig(
+            output_dir=str(tmp_path / "full"), served_model_name="m", pause="none", **common
+        )
     )
     model = random_tiny_lm()
     started = time.monotonic()

@@ -328,12 +328,14 @@ def test_the_foreground_command_serves_until_told_to_stop(fake_vllm: Path, tmp_p
     )
     try:
         assert demo.stdout is not None
-        lines = [demo.stdout.readline() for _ in range(3)]
+        lines = [demo.stdout.readline() for _ in range(4)]
         assert lines[1].startswith("Ready: base_url=http://127.0.0.1:"), lines
         # Served under the folder's name, and the line to paste says so.
         assert re.fullmatch(
             r"Use it with: --backend openai:model@http://127\.0\.0\.1:\d+/v1\n", lines[2]
         ), lines
+        # The tool parser is on: a scaffold with native calling fits.
+        assert "--scaffold mini-native" in lines[3], lines
         pids = started_pids(tmp_path)
         demo.send_signal(signal.SIGTERM)
         out, _ = demo.communicate(timeout=60)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +30,13 @@ from agentkit.scaffolding import ScaffoldSpec
 from agentkit.tasks import Task
 from agentkit.training.advantages import AdvantageConfig, assign_advantages
 from agentkit.training.metrics import dump_json
+from agentkit.training.rl_checkpoints import (
+    find_rl_checkpoint,
+    load_rl_checkpoint,
+    resume_settings,
+    save_rl_checkpoint,
+    tasks_fingerprint,
+)
 from agentkit.training.rl_loss import PolicyLossConfig
 from agentkit.training.rl_shaping import (
     ShapingConfig,
@@ -72,6 +79,10 @@ class RLConfig(BaseModel):
     shaping: ShapingConfig = Field(default_factory=ShapingConfig)
     seed: int = 0
     device: str = "auto"
+    save_every: int = Field(1, ge=0)
+    """Steps between checkpoints (``output_dir/checkpoints/``, for ``resume``); 0: none."""
+    keep_checkpoints: int | None = Field(2, ge=1)
+    """Newest checkpoints kept; ``None`` keeps all."""
 
 
 class RLStepRecord(BaseModel):
@@ -97,6 +108,14 @@ class RLStepRecord(BaseModel):
     rollout_s: float
     """Time the trainer waited for this step's rollouts (in async mode, only what the
     collection running beside the previous step did not cover)."""
+    collect_s: float = 0.0
+    """The collection's own wall time, from its start (in async mode, beside the previous
+    step's training) to its last graded attempt."""
+    phase_s: dict[str, float] = Field(default_factory=dict)
+    """Seconds per harness phase summed over the step's attempts (``sandbox``, ``agent`` — the
+    model's generation and the tools' commands —, ``grading``)."""
+    completion_tokens: int = 0
+    """Tokens the policy generated for this step's rollouts."""
     train_s: float
     sync_s: float
     elapsed_s: float
@@ -106,36 +125,70 @@ class RLResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     records: list[RLStepRecord]
+    """Every step of the run, those of earlier sessions of a resumed run included."""
     final_version: int
     output_dir: Path
+    resumed_from_step: int | None = None
 
 
 async def train_rl(
-    tasks: Sequence[Task], config: RLConfig, endpoint: PolicyEndpoint, sync: WeightSync
+    tasks: Sequence[Task],
+    config: RLConfig,
+    endpoint: PolicyEndpoint,
+    sync: WeightSync,
+    *,
+    resume: bool = False,
+    on_step: Callable[[RLStepRecord], None] | None = None,
 ) -> RLResult:
     """Train the policy served at ``endpoint`` on ``tasks``; ``sync`` publishes each update to
-    that server (and ``endpoint.version``/``endpoint.model`` follow it)."""
+    that server (and ``endpoint.version``/``endpoint.model`` follow it).
+
+    ``resume=True`` continues from the newest checkpoint in ``config.output_dir`` (or starts
+    when there is none): its weights are published to the server first. Without it, an output
+    folder that holds checkpoints is refused. ``on_step`` sees each step's record as it ends."""
     import torch
 
+    from agentkit.training.checkpoints import CheckpointError, latest_checkpoint, restore_rng
     from agentkit.training.modeling import load_causal_lm, resolve_device
 
     if not tasks:
         raise ValueError("no tasks to train on")
     output = Path(config.output_dir).expanduser().resolve()
+    settings, fingerprint = resume_settings(config), tasks_fingerprint(tasks)
+    checkpoint = find_rl_checkpoint(output, settings, fingerprint) if resume else None
+    if not resume and latest_checkpoint(output) is not None:
+        raise CheckpointError(
+            f"{output} already holds checkpoints; resume to continue that run, or choose "
+            "another output directory"
+        )
+    if checkpoint is None and not resume and (output / "rollouts").exists():
+        raise CheckpointError(
+            f"{output} holds the rollouts of an earlier run, which this one would take for its "
+            "own; resume that run, or choose another output directory"
+        )
     output.mkdir(parents=True, exist_ok=True)
     dump_json(config.model_dump(mode="json"), output / "rl_config.json")
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     model = load_causal_lm(
-        config.model_path, dtype=torch.float32, device=device, attn_implementation="sdpa"
-    )
+        checkpoint.path if checkpoint else config.model_path,
+        dtype=torch.float32, device=device, attn_implementation="sdpa",
+    )  # fmt: skip
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     pad_id = _pad_id(model)
     order = _task_order(tasks, config)
-    began = time.monotonic()
-    records: list[RLStepRecord] = []
+    first_step = checkpoint.step if checkpoint else 0
+    records = _earlier_records(output / "metrics.jsonl", first_step)
+    trained_tokens = checkpoint.trained_tokens if checkpoint else 0
+    began = time.monotonic() - (checkpoint.elapsed_s if checkpoint else 0.0)
+    if checkpoint is not None:
+        restore_rng(load_rl_checkpoint(checkpoint, optimizer, scheduler))
+        if checkpoint.policy_version > 0:  # the server may serve the base or later weights
+            version = sync.next_free_version(checkpoint.policy_version)
+            synced = await sync.sync(model, version=version)
+            endpoint.version, endpoint.model = synced.version, synced.model_name
 
     def collect(step: int) -> asyncio.Task[RolloutBatch]:
         chosen = order[step]
@@ -149,9 +202,10 @@ async def train_rl(
             )
         )  # fmt: skip
 
-    pending = collect(0)
+    pending = collect(first_step) if first_step < config.steps else None
     try:
-        for step in range(config.steps):
+        for step in range(first_step, config.steps):
+            assert pending is not None
             waited = time.monotonic()
             batch = await pending
             rollout_s = time.monotonic() - waited
@@ -160,7 +214,7 @@ async def train_rl(
             version = endpoint.version
             kept, stale, staleness = _fresh(batch, version, config)
             items = _rl_samples(kept, config)
-            trained_tokens = sum(item.sample.trained_tokens for item in items)
+            step_tokens = sum(item.sample.trained_tokens for item in items)
             result = None
             started = time.monotonic()
             if items:
@@ -175,6 +229,7 @@ async def train_rl(
             sync_s = time.monotonic() - started
             if config.mode == "sync" and step + 1 < config.steps:
                 pending = collect(step + 1)
+            trained_tokens += step_tokens
             record = RLStepRecord(
                 step=step + 1,
                 policy_version=endpoint.version,
@@ -185,12 +240,15 @@ async def train_rl(
                 staleness_max=staleness,
                 dropped_stale=stale,
                 trained_samples=len(items),
-                trained_tokens=trained_tokens,
+                trained_tokens=step_tokens,
                 updated=result is not None,
                 loss=result["loss"] if result else None,
                 grad_norm=result["grad_norm"] if result else None,
                 clip_fraction=result["clip_fraction"] if result else None,
                 rollout_s=rollout_s,
+                collect_s=batch.stats.wall_time_s,
+                phase_s=batch.stats.phase_seconds,
+                completion_tokens=batch.stats.completion_tokens,
                 train_s=train_s,
                 sync_s=sync_s,
                 elapsed_s=time.monotonic() - began,
@@ -198,12 +256,42 @@ async def train_rl(
             records.append(record)
             with (output / "metrics.jsonl").open("a", encoding="utf-8") as log:
                 log.write(record.model_dump_json() + "\n")
+            if config.save_every and (
+                (step + 1) % config.save_every == 0 or step + 1 == config.steps
+            ):
+                await asyncio.to_thread(
+                    save_rl_checkpoint, output, step=step + 1, total_steps=config.steps,
+                    policy_version=endpoint.version, trained_tokens=trained_tokens,
+                    elapsed_s=record.elapsed_s, settings=settings, fingerprint=fingerprint,
+                    model=model, tokenizer_dir=Path(config.model_path), optimizer=optimizer,
+                    scheduler=scheduler, keep=config.keep_checkpoints,
+                )  # fmt: skip
+            if on_step is not None:
+                on_step(record)
     finally:
-        if not pending.done():
+        if pending is not None and not pending.done():
             pending.cancel()
             await asyncio.gather(pending, return_exceptions=True)
     _plot(records, output / "reward.png")
-    return RLResult(records=records, final_version=endpoint.version, output_dir=output)
+    return RLResult(
+        records=records, final_version=endpoint.version, output_dir=output,
+        resumed_from_step=first_step if checkpoint else None,
+    )  # fmt: skip
+
+
+def _earlier_records(metrics: Path, steps: int) -> list[RLStepRecord]:
+    """The records of the first ``steps`` steps from ``metrics.jsonl``, which is rewritten to
+    hold only them: steps after the checkpoint are taken again, and logged again."""
+    records: list[RLStepRecord] = []
+    if metrics.is_file():
+        for line in metrics.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = RLStepRecord.model_validate_json(line)
+                if record.step <= steps:
+                    records.append(record)
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+    return records
 
 
 def _task_order(tasks: Sequence[Task], config: RLConfig) -> list[list[Task]]:

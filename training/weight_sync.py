@@ -134,10 +134,12 @@ class FullSyncConfig(_SyncConfigBase):
     type: Literal["full"] = "full"
     served_model_name: str | None = None
     """The base model's name on the server; asked from ``/v1/models`` when unset."""
-    pause: Literal["none", "wait", "keep", "abort"] = "none"
+    pause: Literal["none", "wait", "keep", "abort"] = "wait"
     """Pause generation around the reload (``/pause?mode=…``): ``wait`` lets running requests
-    finish on the old weights, ``keep`` freezes them until the resume, ``abort`` ends them.
-    ``none`` reloads under running requests, which may then mix versions mid-sequence."""
+    finish on the old weights (free when none runs; in asynchronous RL it keeps every reply on
+    one version), ``keep`` freezes them until the resume, ``abort`` ends them. ``none`` reloads
+    under running requests, which may then mix versions mid-sequence, and the server then
+    refuses to reset its prefix cache while they hold blocks (a :class:`WeightSyncError`)."""
 
 
 class LoRASyncConfig(_SyncConfigBase):
@@ -219,6 +221,14 @@ class WeightSync(ABC):
         self.history.append(result)
         await self._retire()
         return result
+
+    def next_free_version(self, at_least: int) -> int:
+        """The first version from ``at_least`` on with nothing on disk yet: a resumed run
+        publishes its restored weights under it (the versions an interrupted run wrote stay)."""
+        version = max(at_least, self.version + 1)
+        while self._version_dir(version).exists():
+            version += 1
+        return version
 
     async def verify(self, model: Any, model_name: str | None = None) -> ProbeReport:
         """Score the probe on the server (``model_name``, default the current one) and with

@@ -110,7 +110,11 @@ def run(
     runtime: RuntimeOption = "docker",
     output: OutputOption = Path("runs"),
     run_id: Annotated[
-        str | None, typer.Option(help="Run name (default: scaffold + backend).")
+        str | None,
+        typer.Option(
+            help="Run name (default: scaffold + backend, plus a hash of the configuration when "
+            "that folder holds a run with another one)."
+        ),
     ] = None,
     rerun: RerunOption = False,
     workers: WorkersOption = 1,
@@ -137,11 +141,27 @@ def run(
         int | None,
         typer.Option(help="Sampling seed (attempt k uses seed + k); overrides the scaffold's."),
     ] = None,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of a dataset: work on this local git repository (copied into the "
+            "sandbox with its uncommitted changes; never modified). Needs --problem or "
+            "--problem-file; no tests run, the patch is the result."
+        ),
+    ] = None,
+    problem: Annotated[
+        str | None, typer.Option(help="With --repo: what the agent should do.")
+    ] = None,
+    problem_file: Annotated[
+        Path | None, typer.Option(help="With --repo: a file holding the problem statement.")
+    ] = None,
 ) -> None:
     """Run a scaffold + backend on tasks in a sandbox, and grade the results.
 
     Each task's trajectory, patch and graded result go under OUTPUT/RUN_ID/INSTANCE_ID/; running
-    the same command again resumes where it stopped."""
+    the same command again resumes where it stopped. A run folder records its configuration; a
+    different one goes to its own folder, or, under a --run-id you named, is refused unless
+    --rerun. With --repo and --problem, the agent works on your own repository instead."""
     from agentkit.cli.runner import RunSettings, run_tasks
     from agentkit.errors import UserFacingError
     from agentkit.runtime.spawned import reaping_children
@@ -149,7 +169,7 @@ def run(
     kind = _runtime_kind(runtime)
     where = _executor_kind(executor, ray_address)
     settings = RunSettings(
-        dataset=dataset or _bundled_dataset(),
+        dataset=dataset if dataset is not None or repo is not None else _bundled_dataset(),
         task_ids=task or [],
         pattern=pattern,
         slice=slice_,
@@ -168,6 +188,9 @@ def run(
         max_time_s=max_time,
         temperature=temperature,
         seed=seed,
+        repo=repo,
+        problem=problem,
+        problem_file=problem_file,
     )
     try:
         results = asyncio.run(reaping_children(run_tasks(settings)))
@@ -195,7 +218,11 @@ def eval_(
     runtime: RuntimeOption = "docker",
     output: OutputOption = Path("runs"),
     run_id: Annotated[
-        str | None, typer.Option(help="Run name (default: eval__ + the predictions' model).")
+        str | None,
+        typer.Option(
+            help="Run name (default: eval__ + the predictions' model, plus a hash of the "
+            "configuration when that folder holds another predictions file, dataset or runtime)."
+        ),
     ] = None,
     rerun: RerunOption = False,
     workers: WorkersOption = 1,
@@ -273,6 +300,32 @@ def inspect_(
     from agentkit.cli.inspect_cmd import inspect_command
 
     raise typer.Exit(inspect_command(run_dir, task, html))
+
+
+@app.command("images")
+def images_(
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune", help="Remove agentkit's instance images (rebuilt when a run needs them)."
+        ),
+    ] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="With --prune: remove the base image too.")
+    ] = False,
+) -> None:
+    """List the Docker images agentkit built (instance images and the base image), with size
+    and creation time; --prune removes them."""
+    from agentkit.cli.images import images_command
+    from agentkit.errors import UserFacingError
+
+    if all_ and not prune:
+        _fail("--all goes with --prune.")
+    try:
+        code = images_command(prune, all_)
+    except UserFacingError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -490,6 +543,46 @@ def train_sft_(
     except KeyboardInterrupt:
         _fail("Interrupted. Checkpoints are on disk; run the same command with --resume.")
     typer.echo(final)
+
+
+@train_app.command("rl")
+def train_rl_(
+    config: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="A YAML/JSON file of RL settings (RLRunConfig: model_path, output_dir, dataset "
+            "or toy_tasks, scaffold, steps, group_size, ...).",
+        ),
+    ],
+    steps: Annotated[
+        int | None, typer.Option(min=1, help="RL steps (overrides the file's).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Output folder (overrides the file's output_dir).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run whose checkpoints are in the output folder.")
+    ] = False,
+) -> None:
+    """Reinforcement learning on a vLLM-served policy: grouped rollouts, one policy step and a
+    verified weight sync per step. Prints the output folder (metrics.jsonl, reward.png)."""
+    from agentkit.cli.train_cmd import train_rl_command
+    from agentkit.errors import UserFacingError
+
+    overrides: dict[str, object] = {}
+    if steps is not None:
+        overrides["steps"] = steps
+    if output is not None:
+        overrides["output_dir"] = str(output.resolve())
+    try:
+        folder = train_rl_command(config, overrides, resume)
+    except UserFacingError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("Interrupted. Checkpoints are on disk; run the same command with --resume.")
+    typer.echo(folder)
 
 
 def _bundled_dataset() -> Path:

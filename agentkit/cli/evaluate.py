@@ -9,9 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 
 from agentkit.cli.progress import RunProgress
-from agentkit.cli.runner import make_executor, require_docker, select_tasks
+from agentkit.cli.runner import make_executor, require_docker
 from agentkit.evals.run_folder import TaskResult
 
 
@@ -33,18 +34,40 @@ class EvalSettings(BaseModel):
 
 
 async def evaluate(settings: EvalSettings, console: Console | None = None) -> list[TaskResult]:
+    from agentkit.cli.run_config import choose_run, eval_record, save_record, tasks_digest
+    from agentkit.evals.datasets import load_dataset, select_tasks
     from agentkit.evals.harness import grade_predictions
     from agentkit.evals.predictions import load_predictions
     from agentkit.evals.run_folder import RunFolder
 
     console = console or Console()
-    tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
+    every = load_dataset(settings.dataset)
+    tasks = select_tasks(
+        every, ids=settings.task_ids, pattern=settings.pattern, slice_=settings.slice
+    )
     predictions = load_predictions(settings.predictions, tasks)
     executor = make_executor(settings.executor, settings.ray_address)
     model = next(iter(predictions.values())).model_name_or_path
-    run_id = settings.run_id or f"eval__{model.replace('/', '__')}"
-    folder = RunFolder(settings.output / run_id, run_id)
+    record = eval_record(
+        predictions=settings.predictions,
+        runtime=settings.runtime,
+        tasks_sha256=tasks_digest(every),
+        details={"dataset": str(settings.dataset.expanduser().resolve())},
+    )
+    chosen = choose_run(
+        settings.output,
+        f"eval__{model.replace('/', '__')}",
+        record,
+        run_id=settings.run_id,
+        rerun=settings.rerun,
+        selected=[task.instance_id for task in tasks],
+    )
+    run_id = chosen.run_id
+    folder = RunFolder(chosen.root, run_id)
     folder.prepare()
+    save_record(folder.root, record)
+    for note in chosen.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if settings.runtime == "docker" and settings.executor == "local":
         require_docker()  # on Ray, each node's engine (a node without one fails its tasks)
     to_grade = [p for i, p in predictions.items() if not p.is_empty]

@@ -92,6 +92,8 @@ def describe(result: TaskResult) -> str:
     if result.error:
         return f"[red]error[/]: {escape(result.error)}"
     verdict = "[green]resolved[/]" if result.resolved else "[red]unresolved[/]"
+    if not result.graded:
+        verdict = "[cyan]not graded[/]"  # no tests: the patch is the result
     resumed = " (already done, not rerun)" if result.resumed else ""
     if result.exit_status is None:  # graded without an agent
         return f"{verdict}{resumed}"

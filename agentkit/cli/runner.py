@@ -10,15 +10,18 @@ import asyncio
 import json
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agentkit.backend import Backend, BackendError
 from agentkit.cli.progress import RunProgress
+from agentkit.cli.run_config import TaskSource
 from agentkit.errors import UserFacingError
 from agentkit.evals.run_folder import TaskResult
 from agentkit.scaffold import BaseScaffoldConfig, Limits, ScaffoldConfig
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
 class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Path
+    dataset: Path | None = None
+    """The tasks; or, with ``repo``, none (a run on the user's own repository)."""
     task_ids: list[str] = []
     pattern: str | None = None
     slice: str | None = None
@@ -52,6 +56,10 @@ class RunSettings(BaseModel):
     max_time_s: float | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0)
     seed: int | None = None
+    repo: Path | None = None
+    """A local git repository to work on (no dataset, no tests): see :mod:`.adhoc`."""
+    problem: str | None = None
+    problem_file: Path | None = None
 
     def apply_overrides(self, config: BaseScaffoldConfig) -> BaseScaffoldConfig:
         """The scaffold with the limits and sampling settings given on the command line (they
@@ -79,21 +87,79 @@ class RunSettings(BaseModel):
 
 
 async def run_tasks(settings: RunSettings, console: Console | None = None) -> list[TaskResult]:
-    from agentkit.backends.registry import close_backend, parse_backend_spec
-    from agentkit.evals.harness import run_and_grade
-    from agentkit.evals.run_folder import RunFolder
+    from agentkit.cli.adhoc import adhoc_for
     from agentkit.scaffolds import load_scaffold
 
     console = console or Console()
-    tasks = select_tasks(settings.dataset, settings.task_ids, settings.pattern, settings.slice)
-    config = settings.apply_overrides(load_scaffold(settings.scaffold))
+    with ExitStack() as stack:  # an ad-hoc task's snapshot lasts as long as the run
+        if settings.repo is not None:
+            source = stack.enter_context(adhoc_for(settings))
+        else:
+            source = dataset_source(settings)
+        config = settings.apply_overrides(load_scaffold(settings.scaffold))
+        return await _run(settings, source, config, console)
+
+
+def dataset_source(settings: RunSettings) -> TaskSource:
+    """The selected tasks of ``--dataset``; the record names the whole dataset's content."""
+    from agentkit.cli.run_config import tasks_digest
+    from agentkit.evals.datasets import load_dataset
+    from agentkit.evals.datasets import select_tasks as select
+
+    if settings.problem is not None or settings.problem_file is not None:
+        raise UserFacingError("--problem and --problem-file go with --repo.")
+    if settings.dataset is None:
+        raise UserFacingError("No tasks: give --dataset, or --repo with --problem.")
+    every = load_dataset(settings.dataset)
+    tasks = select(every, ids=settings.task_ids, pattern=settings.pattern, slice_=settings.slice)
+    return TaskSource(
+        tasks=tasks,
+        identity={"dataset_sha256": tasks_digest(every)},
+        details={"dataset": str(settings.dataset.expanduser().resolve())},
+    )
+
+
+async def _run(
+    settings: RunSettings, source: TaskSource, config: BaseScaffoldConfig, console: Console
+) -> list[TaskResult]:
+    from agentkit.backends.registry import close_backend, parse_backend_spec
+    from agentkit.cli.run_config import choose_run, run_record, save_record
+    from agentkit.evals.harness import run_and_grade
+    from agentkit.evals.run_folder import RunFolder
+
+    tasks = source.tasks
     tools = _tools(config)
     backend_config = parse_backend_spec(settings.backend)
+    label = _backend_label(backend_config)
+    if not source.grade and backend_config.type == "gold":
+        raise UserFacingError(
+            "The gold backend replays a dataset task's reference patch; --repo has none. Choose "
+            "a model (--backend openai:MODEL, ...) or scripted replies (--backend scripted:FILE)."
+        )
+    record = run_record(
+        scaffold=config.model_dump(mode="json"),
+        backend=backend_config.model_dump(mode="json"),
+        runtime=settings.runtime,
+        attempts=settings.attempts,
+        tasks=source.identity,
+        details=source.details,
+    )
+    chosen = choose_run(
+        settings.output,
+        f"{source.id_prefix}{config.name}__{label}",
+        record,
+        run_id=settings.run_id,
+        rerun=settings.rerun,
+        selected=[task.instance_id for task in tasks],
+    )
     executor = make_executor(settings.executor, settings.ray_address)
     backends = _Backends(backend_config, config, tools, remote=settings.executor == "ray")
-    run_id = settings.run_id or f"{config.name}__{_backend_label(backend_config)}"
-    folder = RunFolder(settings.output / run_id, run_id)
+    run_id = chosen.run_id
+    folder = RunFolder(chosen.root, run_id)
     folder.prepare()
+    save_record(folder.root, record)
+    for note in chosen.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if settings.runtime == "docker" and settings.executor == "local":
         require_docker()  # on Ray, each node's engine (a node without one fails its tasks)
     if backend_config.type == "gold":
@@ -115,9 +181,10 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
                 workers=settings.workers,
                 attempts=settings.attempts,
                 rerun=settings.rerun,
-                model_name=_backend_label(backend_config),
+                model_name=label,
                 on_event=progress.on_event,
                 executor=executor,
+                grade=source.grade,
             )
     finally:
         if backends.shared is not None:
@@ -129,6 +196,10 @@ async def run_tasks(settings: RunSettings, console: Console | None = None) -> li
         report = json.loads((folder.root / "report.json").read_text(encoding="utf-8"))
         stats = RunStatistics.model_validate(report["statistics"])
         console.print(render_statistics(stats), highlight=False, markup=False)
+    if not source.grade:
+        from agentkit.cli.adhoc import print_patches
+
+        print_patches(console, folder, results)
     console.print(f"Results: {folder.root}/")
     return results
 
@@ -221,16 +292,6 @@ def _tools(config: BaseScaffoldConfig) -> list[Tool]:
     return config.build_tools() if isinstance(config, ScaffoldConfig) else []
 
 
-def select_tasks(
-    dataset: Path, task_ids: list[str], pattern: str | None = None, slice_: str | None = None
-) -> list[Task]:
-    """The dataset's tasks, narrowed by ids (in the order given), a regex and a slice."""
-    from agentkit.evals.datasets import load_dataset
-    from agentkit.evals.datasets import select_tasks as select
-
-    return select(load_dataset(dataset), ids=task_ids, pattern=pattern, slice_=slice_)
-
-
 def require_docker() -> None:
     from agentkit.runtime import docker_available
 
@@ -252,10 +313,14 @@ def _backend_label(config: BackendConfig) -> str:
 
 def _summary_table(results: list[TaskResult], run_id: str) -> Table:
     resolved = sum(1 for r in results if r.resolved)
-    table = Table(title=f"{run_id}: {resolved}/{len(results)} resolved")
+    title = f"{run_id}: {resolved}/{len(results)} resolved"
+    if results and not any(r.graded for r in results):
+        title = f"{run_id}: {len(results)} task{'s' if len(results) != 1 else ''}, not graded"
+    table = Table(title=title)
     for column in ("instance", "exit", "steps", "resolved"):
         table.add_column(column)
     for r in results:
         verdict = "error" if r.error else ("yes" if r.resolved else "no")
+        verdict = verdict if r.graded or r.error else "not graded"
         table.add_row(r.instance_id, r.exit_status or "-", str(r.steps), verdict)
     return table

@@ -117,3 +117,66 @@ def train_sft_command(
         highlight=False,
     )
     return result.final_dir
+
+
+def train_rl_command(config_file: Path, overrides: dict[str, object], resume: bool) -> Path:
+    """Run the RL config of ``config_file`` (``overrides`` on top), a line per step on stderr;
+    return the output folder (metrics, reward plot, checkpoints, weights)."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from agentkit.backend import BackendError
+    from agentkit.runtime.spawned import reaping_children
+    from agentkit.scaffolds import BUNDLED
+    from agentkit.training.checkpoints import CheckpointError
+    from agentkit.training.rl_driver import RLStepRecord
+    from agentkit.training.rl_run import RLRunConfig, run_rl
+    from agentkit.training.weight_sync import WeightSyncError
+    from agentkit.yaml_files import read_yaml
+
+    loaded = read_yaml(config_file, UserFacingError, "RL settings")
+    if not isinstance(loaded, dict):
+        raise UserFacingError(f"{config_file}: expected a mapping of RLRunConfig fields")
+    loaded.update(overrides)
+    for key in ("model_path", "output_dir", "dataset", "scaffold"):  # relative to the file
+        value = loaded.get(key)
+        if key == "scaffold" and value in BUNDLED:
+            continue
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            loaded[key] = str((config_file.parent / value).resolve())
+    try:
+        config = RLRunConfig.model_validate(loaded)
+    except ValidationError as exc:
+        raise UserFacingError(f"bad RL settings in {config_file}: {exc}") from exc
+    console = Console(stderr=True, highlight=False)
+
+    def step_line(record: RLStepRecord) -> None:
+        loss = "-" if record.loss is None else f"{record.loss:+.4f}"
+        speed = record.trained_tokens / record.train_s if record.train_s > 0 else 0.0
+        console.print(
+            f"step {record.step}/{config.steps}: version {record.policy_version}, solve rate "
+            f"{record.solve_rate:.2f}, reward {record.mean_reward:+.3f}, loss {loss}, "
+            f"staleness {record.staleness_max} ({record.dropped_stale} dropped), "
+            f"{record.rollouts} rollouts ({record.failures} failed), {speed:,.0f} trained "
+            f"tokens/s; waited {record.rollout_s:.0f} s for rollouts, trained "
+            f"{record.train_s:.0f} s, synced {record.sync_s:.0f} s"
+        )
+
+    with console.status("Starting the policy server (vLLM takes a minute or more)") as status:
+
+        def on_server(where: str) -> None:
+            status.stop()
+            console.print(f"Policy served: {where}")
+
+        try:
+            result = asyncio.run(
+                reaping_children(
+                    run_rl(config, resume=resume, on_step=step_line, on_server=on_server)
+                )
+            )
+        except (CheckpointError, WeightSyncError, BackendError, ValueError) as exc:
+            raise UserFacingError(str(exc)) from exc
+    if result.resumed_from_step is not None:
+        console.print(f"Resumed after step {result.resumed_from_step}.")
+    return result.output_dir
