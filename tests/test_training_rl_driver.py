@@ -64,6 +64,18 @@ def _config(model_dir: Path, out: Path, mode: str) -> RLConfig:
     )
 
 
+async def publish_base(sync: FullWeightSync, model_dir: Path) -> int:
+    """Sync the model's own weights in (the shared server may hold another test's); the version."""
+    import torch
+
+    from agentkit.training.modeling import load_causal_lm
+
+    base = load_causal_lm(
+        model_dir, dtype=torch.float32, device=torch.device("cpu"), attn_implementation="sdpa"
+    )
+    return (await sync.sync(base)).version
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_rl_steps_update_sync_and_record_versions(
     server: VLLMServer, model_dir: Path, tasks: list[Task], tmp_path: Path, mode: str
@@ -74,17 +86,7 @@ async def test_rl_steps_update_sync_and_record_versions(
         base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "weights")
     )
     async with FullWeightSync(sync_config) as sync:
-        # The server may hold another test's weights: start from the base model's.
-        import torch
-
-        from agentkit.training.modeling import load_causal_lm
-
-        base = load_causal_lm(
-            model_dir, dtype=torch.float32, device=torch.device("cpu"), attn_implementation="sdpa"
-        )
-        await sync.sync(base)
-        endpoint.version = sync.version
-        first = sync.version
+        endpoint.version = first = await publish_base(sync, model_dir)
         result = await train_rl(tasks, config, endpoint, sync)
 
     assert [r.step for r in result.records] == [1, 2]
@@ -113,10 +115,8 @@ async def test_an_interrupted_run_resumes_from_its_checkpoint(
     """Two steps, then the same run extended to three with ``resume``: the first two records
     are kept, the weights and optimizer come back from the checkpoint, and the server is given
     the checkpoint's weights before the third step samples."""
-    import torch
 
     from agentkit.training.checkpoints import CheckpointError, list_checkpoints
-    from agentkit.training.modeling import load_causal_lm
 
     out = tmp_path / "rl"
     config = _config(model_dir, out, "sync").model_copy(update={"keep_checkpoints": 1})
@@ -125,11 +125,7 @@ async def test_an_interrupted_run_resumes_from_its_checkpoint(
         base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "weights")
     )
     async with FullWeightSync(sync_config) as sync:
-        base = load_causal_lm(
-            model_dir, dtype=torch.float32, device=torch.device("cpu"), attn_implementation="sdpa"
-        )
-        await sync.sync(base)
-        endpoint.version = sync.version
+        endpoint.version = await publish_base(sync, model_dir)
         first = await train_rl(tasks, config, endpoint, sync)
     assert [r.step for r in first.records] == [1, 2] and first.resumed_from_step is None
     [(step, checkpoint)] = list_checkpoints(out)  # keep_checkpoints=1 pruned step 1

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from agentkit.cli.run_config import TaskSource
 from agentkit.errors import UserFacingError
+from agentkit.git_env import isolated_git_env
 from agentkit.tasks import Task
 
 if TYPE_CHECKING:
@@ -84,18 +85,7 @@ def _user_env() -> dict[str, str]:
 def _scratch_env() -> dict[str, str]:
     """For the scratch repository: no user configuration or hooks, a fixed identity and date,
     so the same tree always gives the same commit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_AUTHOR_NAME="agentkit",
-        GIT_AUTHOR_EMAIL="agentkit@localhost",
-        GIT_COMMITTER_NAME="agentkit",
-        GIT_COMMITTER_EMAIL="agentkit@localhost",
-        GIT_AUTHOR_DATE=_FIXED_DATE,
-        GIT_COMMITTER_DATE=_FIXED_DATE,
-    )
-    return env
+    return isolated_git_env(name="agentkit", email="agentkit@localhost", date=_FIXED_DATE)
 
 
 def _git(cwd: Path, *args: str, env: dict[str, str], check: bool = True) -> str:

@@ -10,7 +10,6 @@ output against that commit; the working trees are left clean at ``base_commit``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from agentkit.evals.examples.catalog import EXAMPLES
 from agentkit.evals.examples.spec import ExampleSpec
+from agentkit.git_env import isolated_git_env
 from agentkit.tasks import Task, save_tasks
 
 __all__ = ["DATASET_NAME", "ExampleBuildError", "build_example", "build_examples", "main"]
@@ -33,18 +33,9 @@ class ExampleBuildError(RuntimeError):
 
 def _git_env() -> dict[str, str]:
     """An environment in which git ignores the user's configuration and hooks."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env.update(
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_AUTHOR_NAME="agentkit examples",
-        GIT_AUTHOR_EMAIL="examples@agentkit.invalid",
-        GIT_COMMITTER_NAME="agentkit examples",
-        GIT_COMMITTER_EMAIL="examples@agentkit.invalid",
-        GIT_AUTHOR_DATE=_FIXED_DATE,
-        GIT_COMMITTER_DATE=_FIXED_DATE,
+    return isolated_git_env(
+        name="agentkit examples", email="examples@agentkit.invalid", date=_FIXED_DATE
     )
-    return env
 
 
 def _git(repo: Path, *args: str) -> str:
