@@ -96,3 +96,31 @@ def test_the_tiny_model_takes_real_steps_through_serve_and_the_cli(
         completion = step.completion
         assert completion.prompt_token_ids and completion.completion_token_ids
         assert len(completion.logprobs or []) == len(completion.completion_token_ids)
+
+
+def test_my_repository_with_my_local_model(served: str, tmp_path: Path) -> None:
+    """``agentkit run --repo PATH --problem TEXT`` with the served tiny model: a trajectory of
+    real steps and the patch file, no grading, and the user's repository untouched."""
+    repo = tmp_path / "myproject"
+    repo.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@x.invalid", GIT_COMMITTER_NAME="t")
+    env.update(GIT_COMMITTER_EMAIL="t@x.invalid")
+    (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+        subprocess.run(["git", "-C", str(repo), *args], env=env, check=True)
+    before = (repo / "calc.py").read_bytes(), sorted(p.name for p in repo.iterdir())
+    result = CliRunner().invoke(
+        app,
+        ["run", "--repo", str(repo), "--problem", "add() subtracts instead of adding",
+         "--runtime", "local", "--scaffold", SCAFFOLD, "--backend", served,
+         "--max-steps", "2", "--temperature", "0", "--output", str(tmp_path / "runs")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [task_dir] = [p for p in (tmp_path / "runs").glob("*/myproject") if p.is_dir()]
+    assert {p.name for p in task_dir.iterdir()} >= {"trajectory.json", "patch.diff"}
+    trajectory = Trajectory.load(task_dir / "trajectory.json")
+    ran = [step for step in trajectory.steps if step.action is not None]
+    assert ran and all(step.format_error is None for step in ran), trajectory.exit_message
+    assert (task_dir / "patch.diff").read_text() == (trajectory.submission or "")
+    assert ((repo / "calc.py").read_bytes(), sorted(p.name for p in repo.iterdir())) == before

@@ -155,3 +155,44 @@ async def test_an_interrupted_run_resumes_from_its_checkpoint(
     with pytest.raises(CheckpointError, match="settings changed"):
         other = longer.model_copy(update={"learning_rate": 5e-4})
         await train_rl(tasks, other, endpoint, sync, resume=True)
+
+
+async def test_a_lora_run_serves_each_version_under_its_adapter_name(
+    server: VLLMServer, model_dir: Path, tasks: list[Task], tmp_path: Path
+) -> None:
+    """LoRA over frozen weights: each step's adapter is loaded under ``policy-vN``, the next
+    rollouts ask for that name (their steps carry version N), and checkpoints hold the adapter."""
+    from agentkit.training.checkpoints import list_checkpoints
+    from agentkit.training.sft_config import LoRAConfig
+    from agentkit.training.weight_sync import LoRASyncConfig, LoRAWeightSync
+
+    restore = FullSyncConfig(
+        base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "base")
+    )
+    async with FullWeightSync(restore) as sync:  # adapters apply to the served base weights
+        await publish_base(sync, model_dir)
+    out = tmp_path / "rl"
+    config = _config(model_dir, out, "sync").model_copy(
+        update={"lora": LoRAConfig(rank=8, alpha=16), "learning_rate": 1e-2}
+    )
+    endpoint = PolicyEndpoint(base_url=server.base_url, model=server.model_name)
+    lora = LoRASyncConfig(
+        base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "adapters"),
+        max_lora_rank=8, keep_versions=2,
+    )  # fmt: skip
+    async with LoRAWeightSync(lora) as sync:
+        result = await train_rl(tasks, config, endpoint, sync)
+    async with FullWeightSync(restore) as full:
+        with pytest.raises(ValueError, match="a LoRA adapter needs a 'lora' sync"):
+            await train_rl(tasks, config, endpoint, full)
+    assert [r.policy_version for r in result.records] == [1, 2]
+    assert all(r.updated for r in result.records)
+    assert endpoint.model == "policy-v2" and result.final_version == 2
+    versions = set()
+    for path in (out / "rollouts" / "step-00001").glob("**/trajectory.json"):
+        trajectory = json.loads(path.read_text())
+        versions |= {step["policy_version"] for step in trajectory["steps"]}
+    assert versions == {1}  # the second step's rollouts came from the first adapter
+    [(_, checkpoint)] = list_checkpoints(out)[-1:]
+    assert (checkpoint / "adapter_config.json").is_file()
+    assert not (checkpoint / "model.safetensors").exists()  # the adapter only

@@ -45,6 +45,7 @@ from agentkit.training.rl_shaping import (
     shape_rewards,
 )
 from agentkit.training.rollouts import PolicyEndpoint, RolloutBatch, collect_rollouts
+from agentkit.training.sft_config import LoRAConfig
 
 if TYPE_CHECKING:
     from agentkit.training.weight_sync import WeightSync
@@ -79,6 +80,9 @@ class RLConfig(BaseModel):
     shaping: ShapingConfig = Field(default_factory=ShapingConfig)
     seed: int = 0
     device: str = "auto"
+    lora: LoRAConfig | None = None
+    """Train a LoRA adapter over frozen weights (synced with a ``lora`` weight sync: each version
+    served under its own adapter name) instead of every weight (a ``full`` sync)."""
     save_every: int = Field(1, ge=0)
     """Steps between checkpoints (``output_dir/checkpoints/``, for ``resume``); 0: none."""
     keep_checkpoints: int | None = Field(2, ge=1)
@@ -149,10 +153,15 @@ async def train_rl(
     import torch
 
     from agentkit.training.checkpoints import CheckpointError, latest_checkpoint, restore_rng
-    from agentkit.training.modeling import load_causal_lm, resolve_device
+    from agentkit.training.modeling import trainable_parameters
 
     if not tasks:
         raise ValueError("no tasks to train on")
+    if (config.lora is not None) != (sync.kind == "lora"):
+        raise ValueError(
+            f"RLConfig.lora is {'set' if config.lora else 'unset'} but the weight sync is "
+            f"{sync.kind!r}: a LoRA adapter needs a 'lora' sync, full weights a 'full' one"
+        )
     output = Path(config.output_dir).expanduser().resolve()
     settings, fingerprint = resume_settings(config), tasks_fingerprint(tasks)
     checkpoint = find_rl_checkpoint(output, settings, fingerprint) if resume else None
@@ -169,13 +178,10 @@ async def train_rl(
     output.mkdir(parents=True, exist_ok=True)
     dump_json(config.model_dump(mode="json"), output / "rl_config.json")
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    model = load_causal_lm(
-        checkpoint.path if checkpoint else config.model_path,
-        dtype=torch.float32, device=device, attn_implementation="sdpa",
-    )  # fmt: skip
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+    model = _policy_model(config, checkpoint.path if checkpoint else None)
+    optimizer = torch.optim.AdamW(
+        trainable_parameters(model), lr=config.learning_rate, weight_decay=0.0
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     pad_id = _pad_id(model)
     order = _task_order(tasks, config)
@@ -277,6 +283,24 @@ async def train_rl(
         records=records, final_version=endpoint.version, output_dir=output,
         resumed_from_step=first_step if checkpoint else None,
     )  # fmt: skip
+
+
+def _policy_model(config: RLConfig, checkpoint: Path | None) -> Any:
+    """The trainer's policy in float32, ready to train: the full model (from the checkpoint
+    when resuming), or the base with a new adapter (or the checkpoint's)."""
+    import torch
+
+    from agentkit.training.modeling import add_lora, load_causal_lm, load_lora, resolve_device
+
+    source = checkpoint if checkpoint is not None and config.lora is None else config.model_path
+    model = load_causal_lm(
+        source, dtype=torch.float32, device=resolve_device(config.device),
+        attn_implementation="sdpa",
+    )  # fmt: skip
+    if config.lora is not None:
+        model = load_lora(model, checkpoint) if checkpoint else add_lora(model, config.lora)
+    model.train()
+    return model
 
 
 def _earlier_records(metrics: Path, steps: int) -> list[RLStepRecord]:

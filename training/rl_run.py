@@ -5,7 +5,8 @@ The server is started here (from ``model_path``, with the flags a sync needs; se
 :func:`~agentkit.training.weight_sync.rl_server_config`) and always stopped, unless
 ``server.base_url`` names one already running with those flags. Weights are synced in full
 (every version is a complete ``from_pretrained`` folder under ``output_dir/weights``, the newest
-``keep_versions`` kept). Resuming restarts nothing by hand: the server starts from the base
+``keep_versions`` kept), or, with ``lora``, as an adapter per version loaded under its own name
+(the server then allows adapters of that rank, as many as a rollout may still sample from). Resuming restarts nothing by hand: the server starts from the base
 weights and the driver publishes the checkpoint's weights before the first step.
 """
 
@@ -13,12 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentkit.tasks import Task
 from agentkit.training.rl_driver import RLConfig, RLResult, RLStepRecord, train_rl
 from agentkit.training.toy_tasks import ToyTaskConfig
+
+if TYPE_CHECKING:
+    from agentkit.training.weight_sync import WeightSyncConfig
 
 __all__ = ["RLRunConfig", "RLServerSettings", "load_rl_tasks", "run_rl"]
 
@@ -82,18 +87,21 @@ async def run_rl(
     """Run ``config`` end to end; ``on_server`` hears where the policy is served once it is up."""
     from agentkit.backends.vllm_server import VLLMServer
     from agentkit.training.rollouts import PolicyEndpoint
-    from agentkit.training.weight_sync import FullSyncConfig, FullWeightSync, rl_server_config
+    from agentkit.training.weight_sync import make_weight_sync, rl_server_config
 
     tasks = load_rl_tasks(config)
     output = Path(config.output_dir)
     server: VLLMServer | None = None
     if config.server.base_url is None:
         output.mkdir(parents=True, exist_ok=True)
+        lora = {}
+        if config.lora is not None:  # adapters of every version rollouts may still sample from
+            lora = {"max_lora_rank": config.lora.rank, "max_loras": _versions_kept(config)}
         server = VLLMServer(
             rl_server_config(
                 config.model_path, max_model_len=config.server.max_model_len,
                 startup_timeout_s=config.server.startup_timeout_s,
-                extra_args=config.server.extra_args, log_path=str(output / "vllm.log"),
+                extra_args=config.server.extra_args, log_path=str(output / "vllm.log"), **lora,
             )
         )  # fmt: skip
     try:
@@ -107,16 +115,32 @@ async def run_rl(
         if on_server is not None:
             on_server(f"{model} at {base_url}")
         endpoint = PolicyEndpoint(base_url=base_url, model=model)
-        sync_config = FullSyncConfig(
-            base_url=base_url, model_dir=config.model_path,
-            output_dir=str(output / "weights"), keep_versions=config.keep_versions,
-            served_model_name=model,
-        )  # fmt: skip
-        async with FullWeightSync(sync_config) as sync:
+        async with make_weight_sync(_sync_config(config, base_url, model)) as sync:
             return await train_rl(tasks, config, endpoint, sync, resume=resume, on_step=on_step)
     finally:
         if server is not None:
             await server.stop()
+
+
+def _versions_kept(config: RLRunConfig) -> int:
+    """Weight versions kept: at least every version a rollout may still be sampling from."""
+    stale = config.max_staleness + 1 if config.mode == "async" else 1
+    return max(config.keep_versions or 1, stale)
+
+
+def _sync_config(config: RLRunConfig, base_url: str, model: str) -> WeightSyncConfig:
+    """A full sync, or a LoRA one (adapters named ``policy-vN``) when the run trains LoRA."""
+    from agentkit.training.weight_sync import FullSyncConfig, LoRASyncConfig
+
+    common = {
+        "base_url": base_url, "model_dir": config.model_path,
+        "output_dir": str(Path(config.output_dir) / "weights"),
+    }  # fmt: skip
+    if config.lora is not None:
+        return LoRASyncConfig(
+            **common, keep_versions=_versions_kept(config), max_lora_rank=config.lora.rank
+        )
+    return FullSyncConfig(**common, keep_versions=config.keep_versions, served_model_name=model)
 
 
 async def _served_model(base_url: str) -> str:
