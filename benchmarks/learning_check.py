@@ -6,8 +6,8 @@ add up to a model that behaves differently, with nothing simulated:
 1. **collect** — the bundled example tasks, sorted by id, are split into training tasks (the
    first ``--train-tasks``) and held-out tasks (the rest). ``agentkit run`` with the gold backend
    and the ``mini`` scaffold with ``str_replace_editor`` beside ``bash`` (native tool calls)
-   solves the training tasks in a local work dir; the harness grades them, so every trajectory
-   is resolved and well formed;
+   solves each training task ``--gold-attempts`` times (3), each in its own local work dir; the
+   harness grades them, so every trajectory is resolved and well formed, and all are kept;
 2. **train** — ``collect_samples`` (RFT selection, masked-action filters, the tiny model's chat
    template) and ``train_sft`` fine-tune the *plain* tiny model (random weights, never taught to
    call a tool) on those trajectories; the trainer draws the loss curve (``loss.png``) and keeps
@@ -32,10 +32,13 @@ on the unseen tasks the fine-tuned model's first action is a well-formed probe c
 attempts, where the untrained model writes nothing but newlines. The probe it writes names files
 of the training tasks: it has learnt the form of an action, not yet what to look at. The two tool
 schemas make the prompt ~1,750 tokens of the 2,048-token window, so each attempt ends after about
-one action (``context_exceeded``); one training trajectory is longer than the window and is left
-out by the length filter.
+one action (``context_exceeded``); one training task's trajectory is longer than the window and
+is left out by the length filter. With one gold run per task (4 samples) the outcome varied from
+run to run (0.75 in one, 0 in the next: every reply garbled): the prompt's work-dir path was
+enough to derail the model. Three runs per task, each under its own path, teach it that the
+path does not decide the action.
 
-    python benchmarks/learning_check.py [--output DIR] [--train-steps 120] [--learning-rate 3e-3]
+    python benchmarks/learning_check.py [--output DIR] [--train-steps 80] [--gold-attempts 3] [--learning-rate 3e-3]
         [--max-tokens 1024] [--attempts 2] [--threads N] [--bash-only]
 
 About five minutes on two cores: two for SFT, two for the vLLM start-ups, the rest running.
@@ -79,11 +82,15 @@ class CheckSettings(BaseModel):
     """Run folders, the training output (``sft/loss.png``, ``sft/final/``) and server logs."""
     train_tasks: int = Field(default=5, ge=1)
     """How many of the sorted task ids are trained on; the rest are held out."""
-    train_steps: int = Field(default=120, ge=1)
+    gold_attempts: int = Field(default=3, ge=1)
+    """Gold runs per training task, all kept: each runs in its own work dir, whose path is part
+    of the prompt, so the model sees the same actions under different paths and learns that the
+    path does not decide them (with one run per task, a new path could derail it)."""
+    train_steps: int = Field(default=80, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
     """High for a fine-tune, but the model is tiny and random and the samples are few: at this
-    rate (constant, gradients clipped at 1.0) the loss falls from ~6.9 to below 0.01 in about 120
-    full-batch steps. In trials, 1e-2 was still above 1 after 100 steps, and a run without
+    rate (constant, gradients clipped at 1.0) the loss falls from ~6.9 to below 0.01 in 80 to
+    120 full-batch steps. In trials, 1e-2 was still above 1 after 100 steps, and a run without
     clipping stalled near 3."""
     micro_batch_size: int | None = Field(default=None, ge=1)
     """``None``: one micro-batch holds every training sample, so each optimizer step is one
@@ -225,11 +232,13 @@ def fine_tune(run_dir: Path, model_dir: Path, settings: CheckSettings) -> tuple[
     pipeline and trainer; the number of samples and the trainer's result."""
     from transformers import AutoTokenizer
 
-    from agentkit.training.pipeline import collect_samples
+    from agentkit.training.pipeline import SFTDataConfig, collect_samples
+    from agentkit.training.rft import RFTOptions
     from agentkit.training.trainer import SFTConfig, train_sft
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    collected = collect_samples(run_dir, tokenizer)
+    every_attempt = SFTDataConfig(rft=RFTOptions(policy="all"))
+    collected = collect_samples(run_dir, tokenizer, every_attempt)
     if not collected.samples:
         raise RuntimeError(f"no training samples in {run_dir}:\n{collected.summary()}")
     config = SFTConfig(
@@ -328,10 +337,12 @@ def run_check(settings: CheckSettings) -> CheckResult:
     seconds["build tasks + plain model"] = time.perf_counter() - began
 
     began = time.perf_counter()
-    gold = agentkit_run(dataset, train_ids, scaffold, "gold", out / "runs", "gold", 1)
+    gold = agentkit_run(
+        dataset, train_ids, scaffold, "gold", out / "runs", "gold", settings.gold_attempts
+    )
     seconds["collect (gold, training tasks)"] = time.perf_counter() - began
-    collected = score(gold, "gold", train_ids, 1)
-    if collected.resolved != len(train_ids) or collected.well_formed != collected.steps:
+    collected = score(gold, "gold", train_ids, settings.gold_attempts)
+    if collected.resolved != collected.attempts or collected.well_formed != collected.steps:
         raise RuntimeError(f"the gold run is not all resolved and well formed: {collected}")
 
     began = time.perf_counter()
@@ -401,6 +412,7 @@ def main() -> None:
         "--output", type=Path, default=None, help="default: a new temporary directory (kept)"
     )
     parser.add_argument("--train-tasks", type=int, default=defaults.train_tasks)
+    parser.add_argument("--gold-attempts", type=int, default=defaults.gold_attempts)
     parser.add_argument("--train-steps", type=int, default=defaults.train_steps)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--max-steps", type=int, default=defaults.max_steps)
@@ -418,7 +430,7 @@ def main() -> None:
         parser.error(f"--train-tasks must be between 1 and {len(EXAMPLES) - 1}")
     output = args.output or Path(tempfile.mkdtemp(prefix="agentkit-learning-check-"))
     settings = CheckSettings(
-        output=output.resolve(), train_tasks=args.train_tasks, train_steps=args.train_steps,
+        output=output.resolve(), train_tasks=args.train_tasks, gold_attempts=args.gold_attempts, train_steps=args.train_steps,
         learning_rate=args.learning_rate, max_steps=args.max_steps, max_tokens=args.max_tokens,
         attempts=args.attempts, seed=args.seed, threads=args.threads, editor=not args.bash_only,
     )  # fmt: skip
