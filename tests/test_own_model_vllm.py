@@ -98,9 +98,11 @@ def test_the_tiny_model_takes_real_steps_through_serve_and_the_cli(
         assert len(completion.logprobs or []) == len(completion.completion_token_ids)
 
 
-def test_my_repository_with_my_local_model(served: str, tmp_path: Path) -> None:
-    """``agentkit run --repo PATH --problem TEXT`` with the served tiny model: a trajectory of
-    real steps and the patch file, no grading, and the user's repository untouched."""
+@pytest.mark.parametrize("runtime", ["local", pytest.param("docker", marks=pytest.mark.docker)])
+def test_my_repository_with_my_local_model(served: str, tmp_path: Path, runtime: str) -> None:
+    """``agentkit run --repo PATH --problem TEXT`` with the served tiny model, in a work dir and
+    in a container: a trajectory of real steps and the patch file, no grading, and the user's
+    repository untouched."""
     repo = tmp_path / "myproject"
     repo.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -113,7 +115,7 @@ def test_my_repository_with_my_local_model(served: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
         ["run", "--repo", str(repo), "--problem", "add() subtracts instead of adding",
-         "--runtime", "local", "--scaffold", SCAFFOLD, "--backend", served,
+         "--runtime", runtime, "--scaffold", SCAFFOLD, "--backend", served,
          "--max-steps", "2", "--temperature", "0", "--output", str(tmp_path / "runs")],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
