@@ -160,7 +160,7 @@ async def test_an_interrupted_run_resumes_from_its_checkpoint(
 async def test_a_lora_run_serves_each_version_under_its_adapter_name(
     server: VLLMServer, model_dir: Path, tasks: list[Task], tmp_path: Path
 ) -> None:
-    """LoRA over frozen weights: each step's adapter is loaded under ``policy-vN``, the next
+    """LoRA over frozen weights: each step's adapter is loaded under ``driver-vN``, the next
     rollouts ask for that name (their steps carry version N), and checkpoints hold the adapter."""
     from agentkit.training.checkpoints import list_checkpoints
     from agentkit.training.sft_config import LoRAConfig
@@ -178,16 +178,21 @@ async def test_a_lora_run_serves_each_version_under_its_adapter_name(
     endpoint = PolicyEndpoint(base_url=server.base_url, model=server.model_name)
     lora = LoRASyncConfig(
         base_url=server.base_url, model_dir=str(model_dir), output_dir=str(tmp_path / "adapters"),
-        max_lora_rank=8, keep_versions=2,
+        max_lora_rank=8, keep_versions=2, adapter_prefix="driver",
     )  # fmt: skip
     async with LoRAWeightSync(lora) as sync:
-        result = await train_rl(tasks, config, endpoint, sync)
+        try:
+            result = await train_rl(tasks, config, endpoint, sync)
+            assert sync.loaded == ["driver-v1", "driver-v2"]
+        finally:  # the server is shared: free its adapter slots and names for later tests
+            await sync.unload_all()
+        assert sync.loaded == []
     async with FullWeightSync(restore) as full:
         with pytest.raises(ValueError, match="a LoRA adapter needs a 'lora' sync"):
             await train_rl(tasks, config, endpoint, full)
     assert [r.policy_version for r in result.records] == [1, 2]
     assert all(r.updated for r in result.records)
-    assert endpoint.model == "policy-v2" and result.final_version == 2
+    assert endpoint.model == "driver-v2" and result.final_version == 2
     versions = set()
     for path in (out / "rollouts" / "step-00001").glob("**/trajectory.json"):
         trajectory = json.loads(path.read_text())

@@ -248,6 +248,12 @@ class LoRAWeightSync(WeightSync):
         )
         self._loaded.remove(name)
 
+    async def unload_all(self) -> None:
+        """Stop serving every adapter this sync loaded (at the end of a run on a server that
+        goes on serving, whose adapter slots and names they would otherwise keep)."""
+        for name in list(self._loaded):
+            await self.unload(name)
+
     async def _retire(self) -> None:
         keep = self.config.keep_versions
         if keep is None:
