@@ -134,15 +134,10 @@ def build_scaffold(config: BaseScaffoldConfig, *, tools: Sequence[Tool] | None =
 def parse_scaffold_config(data: Any) -> BaseScaffoldConfig:
     """A scaffold config from plain data (parsed YAML/JSON), as the model its ``type`` names.
 
-    A config already built passes through, and a string is a bundled scaffold's name or a
-    scaffold file's path (:func:`agentkit.scaffolds.load_scaffold`). ``ValueError`` (a
-    :class:`ScaffoldConfigError`) says what is wrong."""
+    A config already built passes through. ``ValueError`` (a :class:`ScaffoldConfigError`)
+    says what is wrong."""
     if isinstance(data, BaseScaffoldConfig):
         return data
-    if isinstance(data, str):
-        from agentkit.scaffolds import load_scaffold  # the bundled package imports this module
-
-        return load_scaffold(data)
     if not isinstance(data, Mapping):
         raise ScaffoldConfigError(
             f"a scaffold config is a mapping of fields, not {type(data).__name__}"

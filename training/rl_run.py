@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agentkit.tasks import Task
 from agentkit.training.rl_driver import RLConfig, RLResult, RLStepRecord, train_rl
@@ -56,6 +56,16 @@ class RLRunConfig(RLConfig):
     server: RLServerSettings = Field(default_factory=RLServerSettings)
     keep_versions: int | None = Field(2, ge=1)
     """Synced weight versions kept on disk under ``output_dir/weights``."""
+
+    @field_validator("scaffold", mode="before")
+    @classmethod
+    def _scaffold_by_name(cls, value: object) -> object:
+        """A bundled scaffold's name or a scaffold file's path, as ``--scaffold`` takes."""
+        if isinstance(value, str):
+            from agentkit.scaffolds import load_scaffold
+
+            return load_scaffold(value)
+        return value
 
     @model_validator(mode="after")
     def _one_task_source(self) -> RLRunConfig:
