@@ -18,6 +18,7 @@ so it works with any backend, including a user's own.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,7 @@ __all__ = [
     "TaskFinished",
     "TaskProgress",
     "TaskStarted",
+    "attempt_seed",
     "grade_key",
     "grade_predictions",
     "run_and_grade",
@@ -78,8 +80,9 @@ async def run_and_grade(
 ) -> list[TaskResult]:
     """Run and grade each of ``tasks`` ``attempts`` times; the results, task by task and
     attempt by attempt. Attempts already graded in ``folder`` are not run again unless
-    ``rerun``. With several attempts each gets its own sampling seed (the scaffold's seed, or
-    0, plus the attempt number), so a backend that takes a seed samples differently. The
+    ``rerun``. With several attempts each gets its own sampling seed (:func:`attempt_seed`: the
+    scaffold's seed or 0, plus the attempt number, plus an offset fixed by the task id), so a
+    backend that takes a seed samples differently, and differently for each task. The
     folder's run report and ``preds.jsonl`` (named ``model_name``) cover every task in it when
     this returns, raises or is cancelled. An attempt graded before under another
     :func:`grade_key` (its task, eval script or image changed since) has its submitted patch
@@ -120,7 +123,7 @@ async def run_and_grade(
                 runtime=runtime,
                 attempt=attempt,
                 images_built=runner.builds_images_up_front,
-                scaffold=_attempt_scaffold(scaffold, attempt) if attempts > 1 else scaffold,
+                scaffold=_attempt_scaffold(scaffold, task.instance_id, attempt, attempts),
                 tools=list(tools),
                 backend_for=backend_for,
                 grade=grade,
@@ -186,8 +189,23 @@ def _regrade_if_changed(
     )
 
 
-def _attempt_scaffold(scaffold: BaseScaffoldConfig, attempt: int) -> BaseScaffoldConfig:
-    seed = (scaffold.sampling.seed or 0) + attempt
+def attempt_seed(seed: int, instance_id: str, attempt: int) -> int:
+    """The sampling seed of one attempt: the scaffold's ``seed`` plus the attempt number plus an
+    offset fixed by the task's id. The offset matters as soon as a model ignores part of its
+    prompt: with the same seed for attempt ``k`` of every task, a sampled model would give all
+    tasks the same ``k``-th try (correlated samples make pass@k and RL group rewards wrong)."""
+    return (seed + attempt + zlib.crc32(instance_id.encode("utf-8"))) % 2**31
+
+
+def _attempt_scaffold(
+    scaffold: BaseScaffoldConfig, instance_id: str, attempt: int, attempts: int
+) -> BaseScaffoldConfig:
+    """The scaffold of one attempt: with several attempts, its own seed (:func:`attempt_seed`,
+    from the scaffold's seed or 0); a single attempt keeps the scaffold's seed (``None``: the
+    server draws one)."""
+    if attempts == 1:
+        return scaffold
+    seed = attempt_seed(scaffold.sampling.seed or 0, instance_id, attempt)
     return scaffold.model_copy(
         update={"sampling": scaffold.sampling.model_copy(update={"seed": seed})}
     )

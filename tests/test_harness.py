@@ -13,7 +13,13 @@ import pytest
 from agentkit.backends import ScriptedBackend
 from agentkit.backends.gold import GoldBackend
 from agentkit.evals.examples import build_examples
-from agentkit.evals.harness import HarnessEvent, TaskFinished, TaskStarted, run_and_grade
+from agentkit.evals.harness import (
+    HarnessEvent,
+    TaskFinished,
+    TaskStarted,
+    attempt_seed,
+    run_and_grade,
+)
 from agentkit.evals.run_folder import RunFolder
 from agentkit.scaffolds import load_scaffold
 from agentkit.tasks import Task, load_tasks
@@ -151,7 +157,8 @@ class SeedDependent:
 
 async def test_attempts_use_distinct_seeds_and_the_report_gives_pass_at_k(tasks, tmp_path):
     first, second = tasks[0], tasks[1]
-    good = {first.instance_id: {0, 2}, second.instance_id: set()}
+    good = {first.instance_id: {attempt_seed(0, first.instance_id, k) for k in (0, 2)}}
+    good[second.instance_id] = set()
     seen: dict[str, list] = {}
 
     def backend_for(task: Task) -> SeedDependent:
@@ -167,7 +174,10 @@ async def test_attempts_use_distinct_seeds_and_the_report_gives_pass_at_k(tasks,
         (first.instance_id, 0, True), (first.instance_id, 1, False), (first.instance_id, 2, True),
         (second.instance_id, 0, False), (second.instance_id, 1, False), (second.instance_id, 2, False),
     ]  # fmt: skip
-    assert sorted(seeds[0] for seeds in seen[first.instance_id]) == [0, 1, 2]
+    first_seeds = sorted(seeds[0] for seeds in seen[first.instance_id])
+    second_seeds = sorted(seeds[0] for seeds in seen[second.instance_id])
+    assert first_seeds == [attempt_seed(0, first.instance_id, k) for k in range(3)]
+    assert len(set(first_seeds) | set(second_seeds)) == 6  # no two tasks share a try
     assert (folder.task_dir(first.instance_id, 2) / "report.json").exists()
     report = json.loads((folder.root / "report.json").read_text())
     assert report["resolved_ids"] == [first.instance_id]  # the first attempt's verdicts

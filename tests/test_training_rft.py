@@ -14,7 +14,7 @@ from agentkit.backends import ScriptedBackend
 from agentkit.backends.gold import GoldBackend
 from agentkit.evals.examples import build_examples
 from agentkit.evals.grading import InstanceReport
-from agentkit.evals.harness import run_and_grade
+from agentkit.evals.harness import attempt_seed, run_and_grade
 from agentkit.evals.run_folder import RunFolder, TaskResult
 from agentkit.scaffolds import load_scaffold
 from agentkit.tasks import Task, load_tasks
@@ -229,7 +229,7 @@ or ``crash`` (a backend failure: the attempt gets no grade)."""
 
 class Sampled:
     """A stand-in for a sampled model, on purpose (the subject is selecting among attempts):
-    the attempt's seed picks a plan of replies, so each attempt of a task differs as planned."""
+    the attempt's seed (hence its number) picks a plan of replies, so each attempt of a task differs as planned."""
 
     def __init__(self, task: Task, plans: dict[int, Plan]) -> None:
         self.task, self.plans = task, plans
@@ -238,7 +238,8 @@ class Sampled:
 
     async def complete(self, messages, tools, params=None) -> Completion:
         if self.script is None:
-            prelude, ending = self.plans[params.seed]
+            attempt = params.seed - attempt_seed(0, self.task.instance_id, 0)
+            prelude, ending = self.plans[attempt]
             self.script = ScriptedBackend(prelude)
             if ending == "gold":
                 fmt = get_format(SCAFFOLD.call_format)

@@ -156,7 +156,8 @@ async def collect_rollouts(
     backends of ``backend_for``, e.g. a scripted one), grade them, and return the groups.
 
     Every attempt runs afresh (a folder's earlier attempts, from older weights, are never
-    reused); attempt ``k`` samples with seed ``scaffold.sampling.seed + k``, so vary that seed
+    reused); attempt ``k`` of a task samples with the harness's ``attempt_seed`` (the
+    scaffold's seed + ``k`` + an offset fixed by the task id), so vary the scaffold's seed
     between collections. ``tokenizer`` renders steps without recorded token ids; without it,
     every step must carry them (the policy backend's always do)."""
     if (endpoint is None) == (backend_for is None):

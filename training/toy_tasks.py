@@ -54,6 +54,12 @@ _WORDS = (
 )  # fmt: skip
 _FILE = "answer.py"
 _TEST_FILE = "tests/test_answer.py"
+TEST_COMMAND = (
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -rA -p no:cacheprovider {test_files}"
+)
+"""The toy's test command: plain pytest without the plugins an environment may have installed
+(their imports took a second of every grade here, three times what the toy's own tests need;
+an RL step grades dozens of rollouts)."""
 
 
 class ToyTaskConfig(BaseModel):
@@ -97,6 +103,7 @@ def build_toy_tasks(out_dir: str | Path, config: ToyTaskConfig | None = None) ->
                 update={
                     "instance_id": f"{TOY_REPO_PREFIX}__{family}-{index}",
                     "repo": f"{TOY_REPO_PREFIX}/{family}",
+                    "test_cmd": TEST_COMMAND,
                     SOLUTION_FIELD: command,
                 }
             )

@@ -139,7 +139,10 @@ def run(
     ] = None,
     seed: Annotated[
         int | None,
-        typer.Option(help="Sampling seed (attempt k uses seed + k); overrides the scaffold's."),
+        typer.Option(
+            help="Sampling seed (attempt k of a task uses seed + k + an offset from the task "
+            "id); overrides the scaffold's."
+        ),
     ] = None,
     repo: Annotated[
         Path | None,
