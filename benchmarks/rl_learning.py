@@ -25,7 +25,9 @@ not a cut-off trajectory.
 
 Status (see docs/training.md, "Does RL raise the reward?"): on this cold start the reward does
 not rise yet. Adam at 1e-4 and above lowers the solve rate from the first update (3e-4: 0.19 →
-0.08 after one step on real rollouts); 2e-5 to 5e-5 changes no sampled reply within five steps.
+0.08 after one step on real rollouts); 2e-5 to 5e-5 changes no sampled reply within five steps,
+and 23 steps at 5e-5 left the rate where it was (0.15 over the first three steps, 0.14 over the
+last three).
 The script is the harness for finding a setting that does; its defaults are the last one tried.
 
     python benchmarks/rl_learning.py [--output DIR] [--steps 12] [--learning-rate 3e-5]
