@@ -30,7 +30,7 @@ pre{background:#f6f8fa;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-br
  margin:.3em 0;font:12.5px/1.4 ui-monospace,monospace}
 table{border-collapse:collapse}td,th{padding:.2em .7em;border-bottom:1px solid #ddd;text-align:left}
 td.num{text-align:right}.resolved{color:#1a7f37}.unresolved{color:#9a6700}.error{color:#cf222e}
-.unfinished{color:#777}.task{border-top:3px solid #ccc;margin-top:2em}.notes{color:#9a6700}
+.unfinished{color:#777}.ungraded{color:#0a7d8c}.task{border-top:3px solid #ccc;margin-top:2em}.notes{color:#9a6700}
 .step{border-left:3px solid #8ab;padding-left:.8em;margin:1em 0}.label{font-weight:600;color:#555}
 .format-error{color:#cf222e}.meta,.timings{color:#666;font-size:12px}.add{color:#1a7f37}
 .del{color:#cf222e}.hunk{color:#0969da}.filters button{margin-right:.3em}.hidden{display:none}
@@ -92,6 +92,7 @@ def _summary(view: RunView) -> str:
         ("resolved", t.resolved),
         ("unresolved", t.unresolved),
         ("errors", t.errors),
+        ("ungraded", t.ungraded),
         ("unfinished", t.unfinished),
         ("steps", t.steps),
     ]
@@ -106,7 +107,7 @@ def _summary(view: RunView) -> str:
     )
     buttons = "".join(
         f'<button type=button data-filter="{s}">{s}</button>'
-        for s in ("all", "resolved", "unresolved", "error", "unfinished")
+        for s in ("all", "resolved", "unresolved", "error", "ungraded", "unfinished")
     )
     return (
         f"<section id=summary><h2>Summary</h2><table class=totals><tr>{head}<th>cost</th></tr>"

@@ -26,11 +26,14 @@ TASK_FILES = ("result.json", "trajectory.json", "patch.diff", "test_output.txt",
 """A folder holding any of these is a task's (or an attempt's) folder; ``report.json`` is not
 one of them, since a run folder has one too."""
 
-Status = Literal["resolved", "unresolved", "error", "unfinished"]
+Status = Literal["resolved", "unresolved", "error", "ungraded", "unfinished"]
+"""``ungraded``: the agent finished on a task without tests (``agentkit run --repo``): its patch is
+the result, and there is no verdict to wait for."""
 STATUS_STYLES: dict[Status, str] = {
     "resolved": "green",
     "unresolved": "yellow",
     "error": "red",
+    "ungraded": "cyan",
     "unfinished": "dim",
 }
 
@@ -101,6 +104,7 @@ class RunTotals(_View):
     resolved: int
     unresolved: int
     errors: int
+    ungraded: int
     unfinished: int
     steps: int
     cost: float
@@ -121,6 +125,7 @@ class RunView(_View):
             resolved=count["resolved"],
             unresolved=count["unresolved"],
             errors=count["error"],
+            ungraded=count["ungraded"],
             unfinished=count["unfinished"],
             steps=sum(t.step_count for t in self.tasks),
             cost=sum(t.cost for t in self.tasks),
@@ -176,6 +181,7 @@ class _ResultFile(BaseModel):
     exit_status: str | None = None
     steps: int = 0
     resolved: bool | None = None
+    graded: bool = True
     error: str | None = None
     cost: float = 0.0
     wall_time_s: float = 0.0
@@ -255,7 +261,7 @@ def read_task(folder: Path, instance_id: str, attempt: int = 0, *, detail: bool 
         instance_id=instance_id,
         attempt=attempt,
         path=folder,
-        status=_status(error, resolved),
+        status=_status(error, resolved, graded=result.graded if result is not None else True),
         exit_status=result.exit_status if result and result.exit_status else exit_status,
         exit_message=trajectory.exit_message if trajectory is not None else "",
         steps=steps,
@@ -328,9 +334,11 @@ def _verdict(report: _InstanceReport) -> TestVerdict:
     )
 
 
-def _status(error: str | None, resolved: bool | None) -> Status:
+def _status(error: str | None, resolved: bool | None, *, graded: bool) -> Status:
     if error is not None:
         return "error"
+    if not graded:
+        return "ungraded"
     if resolved is None:
         return "unfinished"
     return "resolved" if resolved else "unresolved"

@@ -181,6 +181,26 @@ def test_damage_becomes_notes_and_the_rest_is_shown(damaged_run: Path) -> None:
     assert (view.totals.tasks, view.totals.attempts) == (len(by_id), len(by_id) + 1)
 
 
+def test_a_run_without_tests_shows_its_tasks_as_not_graded(
+    tasks: list[Task], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``agentkit run --repo`` grades nothing: a finished task is "ungraded", not "unfinished"."""
+    folder = RunFolder(tmp_path / "repo-run", "repo-run")
+    task = tasks[0]
+    gold = GoldBackend(task.patch, FORMAT, TOOLS, SCAFFOLD.submit_sentinel)
+    asyncio.run(
+        run_and_grade([task], SCAFFOLD, TOOLS, lambda _: gold, folder, runtime="local", grade=False)
+    )
+    (view,) = read_run(folder.root).tasks
+    assert view.status == "ungraded" and view.patch and view.verdict is None
+    assert read_run(folder.root).totals.ungraded == 1
+    assert inspect_command(folder.root, None, None) == 0
+    out = capsys.readouterr().out
+    assert "1 not graded" in out and "0 unfinished" in out and "ungraded" in out
+    html = render_html(read_run(folder.root))
+    assert 'data-total="ungraded">1<' in html and 'data-filter="ungraded"' in html
+
+
 def test_printable_and_clip() -> None:
     assert printable("a\x07b\x1b[31mred\x1b[0m\r\nz\x00\x7f\x9b\udcff") == "a␇bred\nz␀␡\\x9b\ufffd"
     text = "\n".join(str(n) for n in range(100))

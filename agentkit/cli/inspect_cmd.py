@@ -117,15 +117,20 @@ def _totals_line(view: RunView) -> Text:
     graded = t.resolved + t.unresolved
     rate = f" ({t.resolved / graded:.0%} of graded)" if graded else ""
     attempts = f" in {t.attempts} attempts" if t.attempts != t.tasks else ""
-    return Text.assemble(
+    line = Text.assemble(
         (f"{t.tasks} task(s){attempts}: ", "bold"),
         (f"{t.resolved} resolved{rate}", STATUS_STYLES["resolved"]),
         ", ",
         (f"{t.unresolved} unresolved", STATUS_STYLES["unresolved"]),
         ", ",
         (f"{t.errors} error(s)", STATUS_STYLES["error"]),
-        f", {t.unfinished} unfinished · {t.steps} steps · ${t.cost:.4f}",
+        ", ",
     )
+    if t.ungraded:  # tasks without tests (``agentkit run --repo``)
+        line.append(f"{t.ungraded} not graded", STATUS_STYLES["ungraded"])
+        line.append(", ")
+    line.append(f"{t.unfinished} unfinished · {t.steps} steps · ${t.cost:.4f}")
+    return line
 
 
 def print_task(task: TaskView, console: Console) -> None:
