@@ -37,8 +37,9 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_steps: int | None = 100
-    max_cost: float | None = 3.0
-    """Dollars, as reported by the backend."""
+    max_cost: float | None = Field(default=3.0, ge=0)
+    """Dollars, as reported by the backend; 0 means no limit, as ``null`` does (a run that must
+    stop before its first call has no use)."""
     max_wall_time_s: float | None = 3600.0
     command_timeout_s: float = 120.0
     max_context_tokens: int | None = None
@@ -49,6 +50,11 @@ class Limits(BaseModel):
     """Consecutive commands that timed out before the run ends."""
     autosubmit: bool = True
     """On a limit exit, submit the workspace's current diff (the exit status still says why)."""
+
+    @field_validator("max_cost")
+    @classmethod
+    def _zero_cost_is_no_limit(cls, value: float | None) -> float | None:
+        return None if value == 0 else value
 
 
 class BaseScaffoldConfig(BaseModel):

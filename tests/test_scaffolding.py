@@ -464,3 +464,19 @@ def test_extends_errors_are_clear(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ScaffoldConfigError, match=message):
         load_scaffold(str(path))
+
+
+def test_a_cost_limit_of_zero_means_no_limit_in_a_file_and_on_the_command_line() -> None:
+    """A run that stops before its first call has no use: 0 reads as no limit, like ``null``,
+    whether the scaffold file says it or ``--max-cost 0`` overrides the scaffold's 3 dollars."""
+    from agentkit.cli.runner import RunSettings
+    from agentkit.scaffold import Limits
+
+    assert Limits(max_cost=0).max_cost is None and Limits(max_cost=0.5).max_cost == 0.5
+    mini = load_scaffold("mini")
+    assert mini.limits.max_cost == 3.0
+    overridden = RunSettings(max_cost=0).apply_overrides(mini)
+    assert overridden.limits.max_cost is None
+    assert RunSettings(max_cost=2).apply_overrides(mini).limits.max_cost == 2
+    with pytest.raises(ValueError, match="max_cost"):
+        Limits(max_cost=-1)

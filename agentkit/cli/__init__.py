@@ -128,7 +128,8 @@ def run(
         int | None, typer.Option(min=1, help="Steps per run (overrides the scaffold's limit).")
     ] = None,
     max_cost: Annotated[
-        float | None, typer.Option(min=0, help="Dollars per run (overrides the scaffold's).")
+        float | None,
+        typer.Option(min=0, help="Dollars per run, 0: no limit (overrides the scaffold's)."),
     ] = None,
     max_time: Annotated[
         float | None,

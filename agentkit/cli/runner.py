@@ -82,7 +82,7 @@ class RunSettings(BaseModel):
                     f"--max-steps, --max-cost and --max-time set a tool loop's limits; the "
                     f"scaffold {config.name!r} is of type {config.type!r}, which has none"
                 )
-            update["limits"] = current.model_copy(update=limits)
+            update["limits"] = Limits.model_validate({**current.model_dump(), **limits})
         return config.model_copy(update=update) if update else config
 
 
