@@ -51,6 +51,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.errors import UserFacingError
+from agentkit.training.cold_start import FineTuned
 from agentkit.training.rl_driver import RLStepRecord
 
 
@@ -104,38 +105,24 @@ class CurveResult(BaseModel):
         return self.mean_rate(self.records[-window:])
 
 
-async def cold_start(settings: CurveSettings, seconds: dict[str, float]) -> tuple[int, float, Path]:
-    """Demonstrations and SFT of the plain tiny model; (resolved demos, last loss, model dir)."""
-    from transformers import AutoTokenizer
+async def cold_start(settings: CurveSettings, seconds: dict[str, float]) -> FineTuned:
+    """Demonstrations on every cold-start task and SFT of the plain tiny model (nothing held
+    out: the RL tasks are other ones)."""
+    from agentkit.training.cold_start import ColdStartConfig, fine_tune_on_demonstrations
+    from agentkit.training.toy_tasks import ToyTaskConfig
 
-    from agentkit.backends.tiny_model import build_tiny_chat_model
-    from agentkit.evals.run_folder import RunFolder
-    from agentkit.training.cold_start import build_demonstrations, toy_scaffold
-    from agentkit.training.pipeline import collect_samples
-    from agentkit.training.toy_tasks import ToyTaskConfig, build_toy_tasks
-    from agentkit.training.trainer import SFTConfig, train_sft
-
-    out = settings.output / "cold-start"
     began = time.perf_counter()
-    base = build_tiny_chat_model(out / "base", seed=settings.seed)
-    tasks = build_toy_tasks(
-        out / "tasks",
-        ToyTaskConfig(count=settings.demo_tasks, seed=settings.seed, max_value=settings.max_value),
-    )
-    demos = RunFolder(out / "demos", "demos")
-    solved = await build_demonstrations(tasks, demos, toy_scaffold(), workers=settings.workers)
-    samples = collect_samples(demos, AutoTokenizer.from_pretrained(str(base))).samples
-    seconds["cold start: demonstrations"] = time.perf_counter() - began
-    began = time.perf_counter()
-    config = SFTConfig(
-        model_path=str(base), output_dir=str(out / "sft"),
-        learning_rate=settings.sft_learning_rate, max_grad_norm=None,
-        max_steps=settings.sft_steps, micro_batch_size=4, max_length=2048, seed=settings.seed,
-        plot=False,
+    config = ColdStartConfig(
+        out_dir=str(settings.output / "cold-start"),
+        tasks=ToyTaskConfig(
+            count=settings.demo_tasks, seed=settings.seed, max_value=settings.max_value
+        ),
+        train_tasks=settings.demo_tasks, sft_steps=settings.sft_steps,
+        learning_rate=settings.sft_learning_rate, workers=settings.workers, seed=settings.seed,
     )  # fmt: skip
-    trained = await asyncio.to_thread(train_sft, samples, config, progress=False)
-    seconds["cold start: SFT"] = time.perf_counter() - began
-    return solved, trained.losses[-1], trained.final_dir
+    tuned = await fine_tune_on_demonstrations(config)
+    seconds["cold start (demonstrations, SFT)"] = time.perf_counter() - began
+    return tuned
 
 
 async def run_curve(settings: CurveSettings) -> CurveResult:
@@ -146,9 +133,9 @@ async def run_curve(settings: CurveSettings) -> CurveResult:
     from agentkit.training.toy_tasks import ToyTaskConfig
 
     seconds: dict[str, float] = {}
-    solved, loss, model = await cold_start(settings, seconds)
+    tuned = await cold_start(settings, seconds)
     config = RLRunConfig(
-        model_path=str(model), output_dir=str(settings.output / "rl"),
+        model_path=str(tuned.model_dir), output_dir=str(settings.output / "rl"),
         toy_tasks=ToyTaskConfig(
             count=settings.rl_tasks, seed=settings.seed + 1, max_value=settings.max_value
         ),
@@ -161,7 +148,7 @@ async def run_curve(settings: CurveSettings) -> CurveResult:
     result = await run_rl(config)
     seconds["RL (server start included)"] = time.perf_counter() - began
     return CurveResult(
-        demonstrations=solved, sft_loss=loss, records=result.records,
+        demonstrations=tuned.demonstrations, sft_loss=tuned.final_loss, records=result.records,
         plot=result.output_dir / "reward.png", seconds=seconds,
     )  # fmt: skip
 

@@ -48,10 +48,12 @@ __all__ = [
     "TOY_SUBMIT",
     "ColdStartConfig",
     "ColdStartResult",
+    "FineTuned",
     "SolutionBackend",
     "build_demonstrations",
     "cold_start",
     "evaluate_policy",
+    "fine_tune_on_demonstrations",
     "toy_scaffold",
 ]
 
@@ -181,15 +183,30 @@ class ColdStartResult(BaseModel):
     held_out: RolloutStats
 
 
-async def cold_start(config: ColdStartConfig) -> ColdStartResult:
-    """Demonstrate, fine-tune the plain tiny model, and measure it served (see the module
-    docstring). Each setting needs its own ``out_dir``."""
+class FineTuned(BaseModel):
+    """The cold start before its measurement: the SFT'd policy and the tasks held out for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    demonstrations: int
+    """Resolved demonstrations (the toy's gold solves every task, so normally all of them)."""
+    final_loss: float
+    model_dir: Path
+    held_out: list[Task]
+
+
+async def fine_tune_on_demonstrations(config: ColdStartConfig) -> FineTuned:
+    """Steps 1 and 2 of the cold start: demonstrate the training tasks, fine-tune on them."""
     from transformers import AutoTokenizer
 
     from agentkit.backends.tiny_model import build_tiny_chat_model
 
     out = Path(config.out_dir)
-    base = Path(config.model_dir) if config.model_dir else build_tiny_chat_model(out / "base")
+    base = (
+        Path(config.model_dir)
+        if config.model_dir
+        else build_tiny_chat_model(out / "base", seed=config.seed)
+    )
     tasks = build_toy_tasks(out / "tasks", config.tasks)
     train, held_out = split_tasks(tasks, config.train_tasks)
     scaffold = toy_scaffold(max_tokens=config.max_tokens, seed=config.seed)
@@ -209,15 +226,29 @@ async def cold_start(config: ColdStartConfig) -> ColdStartResult:
         plot=False,
     )
     trained = await asyncio.to_thread(train_sft, samples, sft, progress=False)
+    return FineTuned(
+        demonstrations=solved,
+        final_loss=trained.losses[-1],
+        model_dir=trained.final_dir,
+        held_out=held_out,
+    )
+
+
+async def cold_start(config: ColdStartConfig) -> ColdStartResult:
+    """Demonstrate, fine-tune the plain tiny model, and measure it served (see the module
+    docstring). Each setting needs its own ``out_dir``."""
+    tuned = await fine_tune_on_demonstrations(config)
+    out = Path(config.out_dir)
     stats = await evaluate_policy(
-        trained.final_dir, held_out, out / "eval", scaffold,
+        tuned.model_dir, tuned.held_out, out / "eval",
+        toy_scaffold(max_tokens=config.max_tokens, seed=config.seed),
         group_size=config.group_size, workers=config.workers, log_path=out / "vllm.log",
     )  # fmt: skip
     return ColdStartResult(
         config=config,
-        demonstrations=solved,
-        final_loss=trained.losses[-1],
-        model_dir=str(trained.final_dir),
+        demonstrations=tuned.demonstrations,
+        final_loss=tuned.final_loss,
+        model_dir=str(tuned.model_dir),
         held_out=stats,
     )
 
