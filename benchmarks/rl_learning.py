@@ -15,24 +15,20 @@
    of the first and of the last ``--window`` steps, and their ratio. ``reward.png`` in the RL
    folder draws it.
 
-The toy task (``Set VALUE in answer.py to 2.``, solved by ``echo 'VALUE = 2' > answer.py`` and
-a submit) uses values 1 and 2 only (``--max-value``). After the 80-step cold start the policy
-solves ~11–19% of unseen toy tasks at temperature 1.0, and most of its failures are of form: no
-tool call (27% of first replies), a reply cut off at the token limit (24%), a misspelt file
-name, no submit; when the command is well formed the value is right about 60% of the time.
+The toy task (``Set VALUE in answer.py to 2.``, solved by ``echo 'VALUE = 2' > answer.py``)
+uses values 1 and 2 only (``--max-value``). The cold start's failures are mostly of form (no tool
+call, a reply cut off at the token limit, a misspelt file name); a well-formed command has the
+right value at about the chance rate. RL sharpens the form, so the solve rate climbs towards ~0.5.
 Compact filtering is off: in a two-turn scaffold, running out of turns is a failure to unlearn,
 not a cut-off trajectory.
 
-Status (see docs/training.md, "Does RL raise the reward?"): on this cold start the reward does
-not rise yet. Adam at 1e-4 and above lowers the solve rate from the first update (3e-4: 0.19 →
-0.08 after one step on real rollouts); 2e-5 to 5e-5 changes no sampled reply within five steps,
-and 23 steps at 5e-5 left the rate where it was (0.15 over the first three steps, 0.14 over the
-last three).
-The script is the harness for finding a setting that does; its defaults are the last one tried.
+The defaults double the solve rate within the run (docs/training.md, "Does RL raise the reward?",
+has the runs, and the settings that did not): lr 3e-4, four updates on each step's rollouts,
+negative advantages weighted 0.25. ``tests/test_training_rl_learning.py`` runs them.
 
-    python benchmarks/rl_learning.py [--output DIR] [--steps 12] [--learning-rate 3e-5]
+    python benchmarks/rl_learning.py [--output DIR] [--steps 24] [--learning-rate 3e-4]
 
-About twelve minutes on two cores with the defaults.
+About eleven minutes on two cores with the defaults.
 """
 
 from __future__ import annotations
@@ -69,16 +65,19 @@ class CurveSettings(BaseModel):
     a policy that solved nothing and 80 one that solved ~11% of unseen tasks."""
     sft_learning_rate: float = Field(default=3e-3, gt=0)
     rl_tasks: int = Field(default=32, ge=1)
-    steps: int = Field(default=12, ge=1)
+    steps: int = Field(default=24, ge=1)
     tasks_per_step: int = Field(default=4, ge=1)
     group_size: int = Field(default=8, ge=2)
-    learning_rate: float = Field(default=3e-5, gt=0)
-    """RL's Adam step moves every weight by about the learning rate from the first update on;
-    for this model, 1e-4 and above lowered the log-probability of the rewarded rollouts too
-    (every reply got less likely, the reward fell); at 2e-5 the rewarded ones rose, slightly."""
+    learning_rate: float = Field(default=3e-4, gt=0)
+    """An Adam step moves every weight by about the learning rate: for this model 1e-4 changed
+    too little within a run, 5e-4 was unstable and 1e-3 broke the model in one step."""
+    updates_per_batch: int = Field(default=4, ge=1)
+    """Optimizer steps on each step's rollouts (``RLConfig.updates_per_batch``)."""
+    negative_scale: float = Field(default=0.25, ge=0, le=1)
+    """Weight of the negative advantages (``AdvantageConfig.negative_scale``)."""
     max_staleness: int = Field(default=1, ge=0)
     workers: int = Field(default=3, ge=1)
-    window: int = Field(default=3, ge=1)
+    window: int = Field(default=4, ge=1)
     """Steps averaged for the start and the end of the curve."""
     seed: int = 0
 
@@ -127,6 +126,7 @@ async def cold_start(settings: CurveSettings, seconds: dict[str, float]) -> Fine
 
 async def run_curve(settings: CurveSettings) -> CurveResult:
     """Cold start, then RL; the per-step records."""
+    from agentkit.training.advantages import AdvantageConfig
     from agentkit.training.cold_start import toy_scaffold
     from agentkit.training.rl_run import RLRunConfig, run_rl
     from agentkit.training.rl_shaping import ShapingConfig
@@ -143,6 +143,8 @@ async def run_curve(settings: CurveSettings) -> CurveResult:
         group_size=settings.group_size, mode="async", max_staleness=settings.max_staleness,
         workers=settings.workers, learning_rate=settings.learning_rate, micro_batch_size=16,
         save_every=0, seed=settings.seed, shaping=ShapingConfig(compact="keep"),
+        advantage=AdvantageConfig(negative_scale=settings.negative_scale),
+        updates_per_batch=settings.updates_per_batch,
     )  # fmt: skip
     began = time.perf_counter()
     result = await run_rl(config)
@@ -164,7 +166,9 @@ def render(result: CurveResult, settings: CurveSettings) -> str:
         f"cold start on {settings.demo_tasks} toy tasks ({settings.sft_steps} SFT steps, final "
         f"loss {result.sft_loss:.3f}); RL on {settings.rl_tasks} other toy tasks (values "
         f"1..{settings.max_value}), {settings.tasks_per_step} tasks x {settings.group_size} "
-        f"rollouts a step, lr {settings.learning_rate:g}, async, staleness <= "
+        f"rollouts a step, lr {settings.learning_rate:g}, {settings.updates_per_batch} updates a "
+        f"step, negative advantages x "
+        f"{settings.negative_scale:g}, async, staleness <= "
         f"{settings.max_staleness}"
     )
     rows = [
@@ -197,6 +201,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--sft-steps", type=int, default=defaults.sft_steps)
+    parser.add_argument("--updates-per-batch", type=int, default=defaults.updates_per_batch)
+    parser.add_argument("--negative-scale", type=float, default=defaults.negative_scale)
     parser.add_argument("--max-value", type=int, default=defaults.max_value)
     parser.add_argument("--tasks-per-step", type=int, default=defaults.tasks_per_step)
     parser.add_argument("--group-size", type=int, default=defaults.group_size)
@@ -208,6 +214,7 @@ def main() -> None:
         output=output.resolve(), steps=args.steps, learning_rate=args.learning_rate,
         sft_steps=args.sft_steps, max_value=args.max_value, tasks_per_step=args.tasks_per_step,
         group_size=args.group_size, window=args.window, seed=args.seed,
+        negative_scale=args.negative_scale, updates_per_batch=args.updates_per_batch,
     )  # fmt: skip
     print(f"Working in {settings.output}", file=sys.stderr)
     try:

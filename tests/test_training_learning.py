@@ -13,44 +13,22 @@ bash-only variant does not teach well-formed calls to this model."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from bench_scripts import load_benchmark
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_check.py"
 BAD_EXITS = {"error", "backend_error", "runtime_error"}
 """Exits that are not the model's doing: any of them means the pipeline, not the model, failed."""
-
-
-def load_learning_check() -> ModuleType:
-    """The benchmark script as a module. It is registered in ``sys.modules`` before it runs,
-    because pydantic resolves the (postponed) annotations of its models through it."""
-    name = "agentkit_bench_learning_check"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
 
 
 @pytest.fixture(scope="module")
 def learning_check(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One full run of the check (about five minutes on two cores); its table is printed, so
     ``pytest -s`` or a failure shows it."""
-    check = load_learning_check()
+    check = load_benchmark("learning_check")
     settings = check.CheckSettings(output=tmp_path_factory.mktemp("learning-check"))
     result = check.run_check(settings)
     print(check.render(result, settings))

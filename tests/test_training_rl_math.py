@@ -69,6 +69,19 @@ def test_one_sample_and_all_equal_groups_get_exactly_zero(mode: Any) -> None:
     assert group_advantages([0.1, 0.1, 0.1], mode) == [0.0, 0.0, 0.0]  # no residue / eps
 
 
+def test_negative_scale_shrinks_only_the_advantages_below_the_group_mean() -> None:
+    samples = [sample("a", f"a{i}", r, [0, 1]) for i, r in enumerate([1.0, 0.0, 0.0, 0.0])]
+    full = [s.advantage for s in assign_advantages(samples, AdvantageConfig(mode="dr_grpo"))]
+    assert full == pytest.approx([0.75, -0.25, -0.25, -0.25])
+    quarter = assign_advantages(samples, AdvantageConfig(mode="dr_grpo", negative_scale=0.25))
+    assert [s.advantage for s in quarter] == pytest.approx([0.75, -0.0625, -0.0625, -0.0625])
+    positive_only = assign_advantages(samples, AdvantageConfig(negative_scale=0.0))
+    assert [s.advantage > 0 for s in positive_only] == [True, False, False, False]
+    assert [s.advantage for s in positive_only[1:]] == [0.0, 0.0, 0.0]
+    with pytest.raises(ValidationError):
+        AdvantageConfig(negative_scale=1.5)
+
+
 @needs_torch
 def test_tensor_rewards_give_a_tensor() -> None:
     import torch

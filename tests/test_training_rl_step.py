@@ -23,6 +23,7 @@ from agentkit.training.rl_step import (  # noqa: E402
     collate_rl,
     rl_micro_batches,
     rl_step,
+    rl_updates,
     step_normalizers,
     with_old_logprobs,
 )
@@ -228,3 +229,34 @@ def test_on_policy_first_step_has_ratio_one_and_no_clipping() -> None:
     assert stats.summary()["ratio_mean"] == pytest.approx(1.0, abs=1e-6)
     assert stats.clipped_low == stats.clipped_high == 0
     assert step_normalizers(batches).tokens == expected_tokens
+
+
+def test_several_updates_judge_the_ratio_against_the_policy_before_the_first() -> None:
+    samples = rl_samples(6, seed=7)
+    config = PolicyLossConfig()
+
+    def run(updates: int) -> tuple[Any, Any]:
+        model = tiny_qwen2()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        batches = rl_micro_batches(samples, pad_id=0, micro_batch_size=3)
+        return model, rl_updates(model, batches, config, optimizer, scheduler, updates=updates)
+
+    once, first = run(1)
+    plain = tiny_qwen2()
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=1e-2, weight_decay=0.0)
+    rl_step(plain, rl_micro_batches(samples, pad_id=0, micro_batch_size=3), config, optimizer,
+            torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0))  # fmt: skip
+    assert all(
+        torch.equal(a, b) for a, b in zip(once.parameters(), plain.parameters(), strict=True)
+    )
+    assert first.stats.summary()["ratio_mean"] == 1.0
+
+    thrice, last = run(3)
+    summary = last.stats.summary()
+    assert summary["ratio_mean"] != pytest.approx(1.0, abs=1e-3)  # π_old stayed where it was
+    assert summary["clip_low_fraction"] + summary["clip_high_fraction"] > 0
+    moved = [sequence_logprob(thrice, s) - sequence_logprob(once, s) for s in samples]
+    assert any(abs(m) > 1e-3 for m in moved)
+    with pytest.raises(ValueError, match="at least 1"):
+        rl_updates(thrice, [], config, optimizer, None, updates=0)

@@ -43,6 +43,15 @@ class AdvantageConfig(BaseModel):
     mode: AdvantageMode = "grpo"
     eps: float = Field(default=1e-6, gt=0)
     """Added to the standard deviation under ``grpo`` so a near-constant group stays finite."""
+    negative_scale: float = Field(default=1.0, ge=0, le=1)
+    """Every negative advantage is multiplied by this (the positive/negative weighting of
+    W-REINFORCE): 1.0 is the estimator as defined; 0.0 learns only from the rollouts that beat
+    their group (online rejection sampling). Below 1 a group's advantages no longer sum to 0,
+    so the update also raises the likelihood of what the group's good rollouts share. A small
+    policy whose failures are many different malformed replies learns faster at 0.25: pushing
+    each rare mistake down moves probability mass nowhere in particular, while pulling the
+    rewarded replies up moves it where it should go (docs/training.md, "Does RL raise the
+    reward?")."""
 
 
 class RLSample(BaseModel):
@@ -147,7 +156,7 @@ def assign_advantages(
     for group, by_trajectory in rewards.items():
         values = group_advantages(list(by_trajectory.values()), config.mode, config.eps)
         for trajectory, value in zip(by_trajectory, values, strict=True):
-            advantage[group, trajectory] = value
+            advantage[group, trajectory] = value * config.negative_scale if value < 0 else value
     return [
         RLSample(
             sample=sample,

@@ -74,6 +74,10 @@ class RLConfig(BaseModel):
     workers: int = Field(2, ge=1)
     learning_rate: float = Field(1e-5, gt=0)
     max_grad_norm: float | None = Field(1.0, gt=0)
+    updates_per_batch: int = Field(1, ge=1)
+    """Optimizer steps on each step's rollouts (PPO epochs; TRL's ``num_iterations``). π_old is
+    fixed before the first, so from the second on the clip bounds how far a token's probability
+    moves; one policy version (and one weight sync) per step either way."""
     micro_batch_size: int = Field(4, ge=1)
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     loss: PolicyLossConfig = Field(default_factory=PolicyLossConfig)
@@ -374,8 +378,9 @@ def _rl_samples(batch: RolloutBatch, config: RLConfig) -> list[Any]:
 def _update(
     model: Any, optimizer: tuple[Any, Any], items: list[Any], config: RLConfig, pad_id: int
 ) -> dict[str, float]:
-    """One policy step (runs in a worker thread so rollouts keep going)."""
-    from agentkit.training.rl_step import rl_micro_batches, rl_step
+    """One policy version: ``updates_per_batch`` optimizer steps on ``items`` (runs in a worker
+    thread so rollouts keep going)."""
+    from agentkit.training.rl_step import rl_micro_batches, rl_updates
 
     device = next(model.parameters()).device
     batches = [
@@ -384,7 +389,10 @@ def _update(
             items, pad_id=pad_id, micro_batch_size=config.micro_batch_size, seed=config.seed
         )
     ]
-    result = rl_step(model, batches, config.loss, *optimizer, max_grad_norm=config.max_grad_norm)
+    result = rl_updates(
+        model, batches, config.loss, *optimizer, updates=config.updates_per_batch,
+        max_grad_norm=config.max_grad_norm,
+    )  # fmt: skip
     summary = result.stats.summary()
     clipped = summary.get("clip_low_fraction", 0.0) + summary.get("clip_high_fraction", 0.0)
     return {"loss": result.loss, "grad_norm": result.grad_norm, "clip_fraction": clipped}

@@ -229,3 +229,33 @@ def rl_step(
     parameters = [p for p in model.parameters() if p.requires_grad]
     norm = apply_step(parameters, optimizer, scheduler, max_grad_norm)
     return RLStepResult(float(loss), float(norm), stats, normalizers)
+
+
+def rl_updates(
+    model: torch.nn.Module,
+    micro_batches: Sequence[RLMicroBatch],
+    config: PolicyLossConfig,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    *,
+    updates: int = 1,
+    max_grad_norm: float | None = 1.0,
+    reference: torch.nn.Module | None = None,
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+) -> RLStepResult:
+    """``updates`` optimizer steps on the same micro-batches (PPO epochs), the last one's result.
+
+    π_old is fixed to the model's log-probs before the first step (:func:`with_old_logprobs`), so
+    every later step's ratio is measured against the policy that the data is judged under and the
+    clip stops a token's probability from running away. One update is exactly :func:`rl_step`.
+    """
+    if updates < 1:
+        raise ValueError(f"updates must be at least 1, not {updates}")
+    if updates > 1:
+        micro_batches = with_old_logprobs(model, micro_batches, chunk_tokens=chunk_tokens)
+    for _ in range(updates):
+        result = rl_step(
+            model, micro_batches, config, optimizer, scheduler, max_grad_norm=max_grad_norm,
+            reference=reference, chunk_tokens=chunk_tokens,
+        )  # fmt: skip
+    return result
