@@ -60,9 +60,11 @@ class CurveSettings(BaseModel):
     max_value: int = Field(default=2, ge=2)
     """Toy values are drawn from 1..max_value."""
     demo_tasks: int = Field(default=32, ge=1)
-    sft_steps: int = Field(default=80, ge=1)
-    """Cold-start SFT steps (4 samples each, lr ``sft_learning_rate``): in trials, 40 steps left
-    a policy that solved nothing and 80 one that solved ~11% of unseen tasks."""
+    sft_steps: int = Field(default=75, ge=1)
+    """Cold-start SFT steps (4 samples each, lr ``sft_learning_rate``). The start moves fast with
+    it: after 60 steps the policy solved nothing, after 70 ~7% of the first steps' tasks, 75
+    ~10%, 80 ~16% — and ~0.5 is where RL levels off (the value is right at chance), so 75 leaves
+    room to double with a start well above the 5% floor."""
     sft_learning_rate: float = Field(default=3e-3, gt=0)
     rl_tasks: int = Field(default=32, ge=1)
     steps: int = Field(default=24, ge=1)
